@@ -1,0 +1,167 @@
+"""`make run`: the whole portal in the foreground, from one command.
+
+    python -m portal.stack run
+
+1. starts an embedded PostgreSQL / Redis for whatever `DATABASE_URL` /
+   `REDIS_URL` do not provide (`portal.embedded`, data under `var/`);
+2. migrates, loads the five organisations' policy files, seeds demo data and
+   ensures a demo staff account (each step idempotent);
+3. runs gunicorn on http://127.0.0.1:8000, a Celery worker and Celery beat;
+4. on Ctrl-C (or SIGTERM) stops all of them, then the embedded services.
+
+Children run in their own sessions so that Ctrl-C reaches only this process,
+which then shuts everything down in order and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from portal.embedded import start_services, stop_services
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def _say(message: str) -> None:
+    print(f"[portal] {message}", flush=True)
+
+
+def _read_dotenv() -> None:
+    dotenv = BASE_DIR / ".env"
+    if dotenv.is_file():
+        import environ
+
+        environ.Env.read_env(dotenv, overwrite=False)
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([PYTHON, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)  # noqa: S603
+
+
+def _prepare(demo_subjects: int) -> None:
+    _say("migrating the database")
+    _manage("migrate", "--noinput", "-v", "0")
+    _manage("load_policies")
+    _manage("seed_demo", "--subjects", str(demo_subjects))
+    _manage("ensure_demo_staff")
+    if os.environ.get("DEBUG", "").lower() not in {"1", "true", "yes", "on"}:
+        _manage("collectstatic", "--noinput", "-v", "0")
+
+
+def _spawn(name: str, args: list[str]) -> subprocess.Popen:
+    _say(f"starting {name}")
+    return subprocess.Popen(args, cwd=BASE_DIR, start_new_session=True)  # noqa: S603
+
+
+def _stop(processes: dict[str, subprocess.Popen], timeout: float = 15) -> None:
+    for proc in processes.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for name, proc in processes.items():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _say(f"{name} did not stop in time; killing it")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) -> int:
+    _read_dotenv()
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    var_dir = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
+    var_dir.mkdir(parents=True, exist_ok=True)
+
+    stopping = False
+
+    def _on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+    exported, services = start_services(var_dir)
+    for name, url in exported.items():
+        _say(f"embedded {'PostgreSQL' if name == 'DATABASE_URL' else 'Redis'}: {name}={url}")
+    os.environ.update(exported)
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        _prepare(demo_subjects)
+        processes["web"] = _spawn(
+            "web (gunicorn)",
+            [
+                str(BIN / "gunicorn"),
+                "portal.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                os.environ.get("WEB_CONCURRENCY", "2"),
+                "--access-logfile",
+                "-",
+                "--access-logformat",
+                '%(t)s "%(m)s %(U)s" %(s)s %(M)sms',
+            ],
+        )
+        processes["worker"] = _spawn(
+            "Celery worker",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                os.environ.get("CELERY_CONCURRENCY", "2"),
+            ],
+        )
+        processes["beat"] = _spawn(
+            "Celery beat",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(var_dir / "celerybeat-schedule"),
+            ],
+        )
+        _say(f"portal:  http://{host}:{port}/")
+        _say(f"health:  http://{host}:{port}/healthz")
+        _say(f"API:     http://{host}:{port}/api/docs/")
+        _say(f"staff:   http://{host}:{port}/staff/")
+        _say(f"e-mails: {os.environ.get('EMAIL_URL') or var_dir / 'mail'}")
+        _say("Ctrl-C stops everything")
+        while not stopping:
+            for name, proc in processes.items():
+                if proc.poll() is not None:
+                    _say(f"{name} exited with code {proc.returncode}; stopping")
+                    stopping = True
+            time.sleep(0.5)
+        return 0
+    except subprocess.CalledProcessError as exc:
+        _say(f"start-up step failed: {' '.join(map(str, exc.cmd[1:]))}")
+        return 1
+    finally:
+        _say("stopping")
+        _stop(processes)
+        stop_services(services)
+        _say("stopped")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["run"]:
+        sys.exit("usage: python -m portal.stack run")
+    sys.exit(run())

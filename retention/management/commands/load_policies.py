@@ -1,0 +1,23 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retention.services.policies import PolicyError, policies_load
+
+
+class Command(BaseCommand):
+    help = "Load the organisations' policy files (retention/policies/*.yaml) idempotently."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "files", nargs="*", type=Path, help="default: every file in retention/policies/"
+        )
+
+    def handle(self, *args, files, **options):
+        try:
+            results = policies_load(paths=files or None)
+        except PolicyError as exc:
+            raise CommandError(f"Nothing was loaded:\n{exc}") from exc
+        for result in results:
+            state = "created" if result.created else ("updated" if result.changed else "unchanged")
+            self.stdout.write(f"{result.slug}: {state}")

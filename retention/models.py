@@ -1,0 +1,382 @@
+"""The record store: each organisation's personal data and the rules it lives by.
+
+Organisations (tenants) and their processing purposes, data categories,
+recipients and retention rules come from the policy files in
+`retention/policies/` (`load_policies`). Data subjects, their identifiers,
+records and disclosures come from the organisation's systems
+(`import_records`, the record-store API) or from `seed_demo`.
+
+Every foreign key is indexed (Django indexes ForeignKey columns), so deletes
+that cascade never scan a table.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Organisation(models.Model):
+    slug = models.SlugField(unique=True, max_length=50)
+    legal_name = models.CharField(max_length=200)
+    display_name = models.CharField(max_length=200)
+    org_number = models.CharField(max_length=20, blank=True)
+    contact_email = models.EmailField()
+    postal_address = models.CharField(max_length=300, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    dpo_name = models.CharField(max_length=200, blank=True)
+    dpo_email = models.EmailField(blank=True)
+    supervisory_authority_name = models.CharField(
+        max_length=200, default="Integritetsskyddsmyndigheten (IMY)"
+    )
+    supervisory_authority_url = models.URLField(default="https://www.imy.se")
+    supervisory_authority_email = models.EmailField(default="imy@imy.se")
+    privacy_policy_url = models.URLField(blank=True)
+    default_language = models.CharField(
+        max_length=2, choices=[("sv", "Svenska"), ("en", "English")], default="sv"
+    )
+    time_zone = models.CharField(max_length=64, default="Europe/Stockholm")
+    # The policy file as loaded: kept whole so pages and reports can quote it.
+    policy = models.JSONField(default=dict)
+    policy_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class LegalBasis(models.TextChoices):
+    """Art. 6(1) GDPR."""
+
+    CONSENT = "consent", _("Consent (Art. 6(1)(a))")
+    CONTRACT = "contract", _("Contract (Art. 6(1)(b))")
+    LEGAL_OBLIGATION = "legal_obligation", _("Legal obligation (Art. 6(1)(c))")
+    VITAL_INTERESTS = "vital_interests", _("Vital interests (Art. 6(1)(d))")
+    PUBLIC_TASK = "public_task", _("Public task (Art. 6(1)(e))")
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest (Art. 6(1)(f))")
+
+
+class DataCategory(models.Model):
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="categories"
+    )
+    key = models.SlugField(max_length=60)
+    name_sv = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    special = models.BooleanField(default=False, help_text="Art. 9 special category")
+    fields = models.JSONField(default=list)
+    quote = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "key"], name="category_key_unique")
+        ]
+        ordering = ["organisation", "key"]
+        verbose_name_plural = "data categories"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Recipient(models.Model):
+    class Kind(models.TextChoices):
+        PROCESSOR = "processor", _("Processor")
+        AUTHORITY = "authority", _("Authority")
+        CONTROLLER = "controller", _("Independent controller")
+        OTHER = "other", _("Other")
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="recipients"
+    )
+    key = models.SlugField(max_length=60)
+    name_sv = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    contact_email = models.EmailField()
+    country = models.CharField(max_length=2, default="SE")
+    quote = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "key"], name="recipient_key_unique")
+        ]
+        ordering = ["organisation", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class RetentionRule(models.Model):
+    """A period, the event it starts from, and what happens at expiry."""
+
+    class Unit(models.TextChoices):
+        DAYS = "days"
+        WEEKS = "weeks"
+        MONTHS = "months"
+        YEARS = "years"
+
+    class StartEvent(models.TextChoices):
+        COLLECTED = "collected", _("collection")
+        LAST_CONTACT = "last_contact", _("last contact")
+        CONTRACT_END = "contract_end", _("end of the contract or subscription")
+        PURPOSE_END = "purpose_end", _("end of the purpose")
+        SETTLED = "settled", _("payment of the invoice")
+        RELATIONSHIP = "relationship", _("while the relationship lasts")
+
+    class Action(models.TextChoices):
+        DELETE = "delete", _("delete")
+        ANONYMISE = "anonymise", _("anonymise")
+        RESTRICT = "restrict", _("restrict")
+        KEEP = "keep", _("keep")
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="retention_rules"
+    )
+    key = models.SlugField(max_length=60)
+    name_sv = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    period_value = models.PositiveIntegerField(null=True, blank=True)
+    period_unit = models.CharField(max_length=10, choices=Unit.choices, blank=True)
+    start_event = models.CharField(max_length=20, choices=StartEvent.choices)
+    end_of_calendar_year = models.BooleanField(default=False)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    anonymise_fields = models.JSONField(default=list, blank=True)
+    # A rule with `fields` covers only those data keys, outlasting `overrides`.
+    fields = models.JSONField(default=list, blank=True)
+    overrides = models.ManyToManyField("self", symmetrical=False, blank=True)
+    applies_to_categories = models.ManyToManyField(
+        DataCategory, blank=True, related_name="category_rules"
+    )
+    legal_basis = models.CharField(max_length=20, choices=LegalBasis.choices, blank=True)
+    quote = models.TextField()
+    reading = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "key"], name="rule_key_unique")
+        ]
+        ordering = ["organisation", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Purpose(models.Model):
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="purposes"
+    )
+    key = models.SlugField(max_length=60)
+    name_sv = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    description_sv = models.TextField(blank=True)
+    description_en = models.TextField(blank=True)
+    legal_basis = models.CharField(max_length=20, choices=LegalBasis.choices)
+    direct_marketing = models.BooleanField(default=False)
+    categories = models.ManyToManyField(DataCategory, related_name="purposes")
+    recipients = models.ManyToManyField(Recipient, blank=True, related_name="purposes")
+    retention_rule = models.ForeignKey(
+        RetentionRule, on_delete=models.PROTECT, related_name="purposes"
+    )
+    quote = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "key"], name="purpose_key_unique")
+        ]
+        ordering = ["organisation", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class DataSubject(models.Model):
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="subjects"
+    )
+    # The organisation's own id for the person (stable across imports).
+    external_id = models.CharField(max_length=100)
+    supplementary_statement = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"], name="subject_external_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"subject {self.pk}"
+
+
+class SubjectIdentifier(models.Model):
+    """A normalised identifier that finds a subject: lookups are index scans."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("e-mail address")
+        PHONE = "phone", _("phone number")
+        PERSONNUMMER = "personnummer", _("personnummer or samordningsnummer")
+        CUSTOMER_NUMBER = "customer_number", _("customer number")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE)
+    subject = models.ForeignKey(DataSubject, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.CharField(max_length=254)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject", "kind", "value"], name="subject_identifier_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["organisation", "kind", "value"], name="identifier_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of subject {self.subject_id}"
+
+
+class Record(models.Model):
+    """One piece of personal data about a subject, in one category, for one purpose."""
+
+    class Source(models.TextChoices):
+        PROVIDED = "provided", _("provided by you")
+        OBSERVED = "observed", _("observed from your use of the service")
+        THIRD_PARTY = "third_party", _("from a third party")
+        DERIVED = "derived", _("derived by us")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE)
+    subject = models.ForeignKey(DataSubject, on_delete=models.CASCADE, related_name="records")
+    category = models.ForeignKey(DataCategory, on_delete=models.PROTECT)
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT)
+    # The rule that governs this record (the category's rule, else the purpose's).
+    rule = models.ForeignKey(RetentionRule, on_delete=models.PROTECT, null=True, blank=True)
+    external_id = models.CharField(max_length=100)
+    data = models.JSONField(default=dict)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    source_detail = models.CharField(max_length=200, blank=True)
+    collected_at = models.DateTimeField()
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    contract_ended_at = models.DateTimeField(null=True, blank=True)
+    purpose_ended_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    # Computed from the rule and the events; null = does not expire.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    restricted_at = models.DateTimeField(null=True, blank=True)
+    restriction_ground = models.CharField(max_length=40, blank=True)
+    anonymised_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"], name="record_external_id_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["organisation", "expires_at"],
+                name="record_expiry",
+                condition=models.Q(expires_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.pk}"
+
+
+class Disclosure(models.Model):
+    """Data that went to a recipient: the basis of Art. 19 notifications."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE)
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="disclosures")
+    subject = models.ForeignKey(DataSubject, on_delete=models.CASCADE, related_name="disclosures")
+    record = models.ForeignKey(
+        Record, on_delete=models.SET_NULL, null=True, blank=True, related_name="disclosures"
+    )
+    category = models.ForeignKey(DataCategory, on_delete=models.PROTECT, null=True, blank=True)
+    disclosed_at = models.DateTimeField()
+    external_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-disclosed_at"]
+
+    def __str__(self) -> str:
+        return f"disclosure {self.pk} to {self.recipient_id}"
+
+
+class StaffMembership(models.Model):
+    """A staff user's role in one organisation (the staff-queue issue uses it)."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", _("Viewer")
+        HANDLER = "handler", _("Handler")
+        APPROVER = "approver", _("Approver")
+        ADMIN = "admin", _("Admin")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.role} in {self.organisation_id}"
+
+
+class AuditEntry(models.Model):
+    """One append-only entry of the audit trail, chained by hashes.
+
+    Entries never hold a data subject's personal data, only ids, counts and
+    action names, so they never need redaction. The database refuses UPDATE
+    and DELETE on this table (a trigger, see migration 0002), and `delete()`
+    raises. Write entries with `retention.audit.log_action`.
+    """
+
+    class ActorKind(models.TextChoices):
+        STAFF = "staff", _("staff")
+        SUBJECT = "subject", _("data subject")
+        SYSTEM = "system", _("system")
+
+    created_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=80)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=40, blank=True)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "id"], name="audit_object"),
+            models.Index(fields=["organisation", "id"], name="audit_organisation"),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit trail is append-only.")
