@@ -11,6 +11,7 @@ Neither class imports Django: they run before settings can be loaded.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -53,6 +54,9 @@ class EmbeddedPostgres:
 
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        # We stop the server ourselves (stop()); pgserver's own exit hook
+        # would only trip over the handle we drop there.
+        atexit.unregister(self._server._cleanup)
         self._ensure_database()
         return self.url
 
@@ -89,6 +93,11 @@ class EmbeddedPostgres:
                 pgdata=self.data_dir,
                 user=self._server.system_user,  # type: ignore[attr-defined]
             )
+        # pgserver caches one handle per data directory; forget it so that a
+        # later start() really starts the server again.
+        from pgserver import PostgresServer
+
+        PostgresServer._instances.pop(self.data_dir.resolve(), None)
         self._server = None
 
 

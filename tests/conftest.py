@@ -1,4 +1,16 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
+from django.test import override_settings
+
+from portal.celery import app as celery_app
+from portal.embedded import EmbeddedRedis
+
+BASE_DIR = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -9,3 +21,89 @@ def organisations(db):
 
     policies_load()
     return {org.slug: org for org in Organisation.objects.all()}
+
+
+def _use_broker(url: str) -> None:
+    """Point the Celery app (and its connection pools) at another broker."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    celery_app.conf.broker_url = url
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis of this test's own, used by the app as broker, cache and rate-limit store.
+
+    Stopping it (`private_redis.stop()`) disturbs no other test; `start()`
+    brings it back on the same port.
+    """
+    server = EmbeddedRedis(tmp_path / "redis", persistent=False)
+    url = server.start()
+    previous = celery_app.conf.broker_url
+    _use_broker(url)
+    with override_settings(
+        REDIS_URL=url,
+        CELERY_BROKER_URL=url,
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": "dsr",
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            }
+        },
+    ):
+        yield server
+    server.stop()
+    _use_broker(previous)
+
+
+def start_worker(redis_url: str, *extra: str) -> subprocess.Popen:
+    """A real Celery worker process, ready when this returns."""
+    env = {**os.environ, "REDIS_URL": redis_url}
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-mingle",
+            "--without-gossip",
+            *extra,
+        ],
+        cwd=BASE_DIR,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(timeout=0.5):
+        if proc.poll() is not None:
+            raise RuntimeError("the worker exited at start-up")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the worker did not answer a ping within 60 s")
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def worker(private_redis):
+    """A real Celery worker process consuming from the private Redis."""
+    proc = start_worker(private_redis.url)
+    yield proc
+    stop_worker(proc)
