@@ -265,3 +265,46 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Intake -----------------------------------------------------------------
+# Public request pages, the request API, e-mail verification and rate limits
+# (requests_app). Links in e-mails point at PORTAL_BASE_URL.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+if not PORTAL_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL: required when DEBUG=false, the public address of the portal "
+        "(https://portal.example.org), used in links in e-mails"
+    )
+# Requests nobody verified are deleted with their personal data after this long.
+UNVERIFIED_REQUEST_TTL_HOURS = _get("UNVERIFIED_REQUEST_TTL_HOURS", env.int, default=24)
+if UNVERIFIED_REQUEST_TTL_HOURS < 1:
+    raise ImproperlyConfigured("UNVERIFIED_REQUEST_TTL_HOURS: must be at least 1")
+VERIFICATION_CODE_TTL_MINUTES = 10
+VERIFICATION_MAX_ATTEMPTS = 5
+STATUS_LINK_TTL_HOURS = 72
+STATUS_API_TOKEN_TTL_MINUTES = 60
+# Rate limits: (attempts, window in seconds) per action, per client IP and per
+# e-mail address, counted atomically in Redis and shared by all web processes.
+RATE_LIMIT_REDIS_URL = REDIS_URL
+INTAKE_RATE_LIMITS = {
+    "submit": {"ip": (20, 3600), "email": (5, 3600)},
+    "verify": {"ip": (30, 600), "email": (15, 600)},
+    "resend": {"ip": (10, 3600), "email": (4, 3600)},
+}
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "requests_app.api.errors.api_exception_handler"
+CELERY_BEAT_SCHEDULE = {
+    "requests-relay-outbox": {"task": "requests_app.tasks.relay_outbox", "schedule": 60.0},
+    "requests-purge-unverified": {
+        "task": "requests_app.tasks.purge_unverified_requests",
+        "schedule": 900.0,
+    },
+}
+
+# --- Retention sweeps ---------------------------------------------------------
+SWEEP_BATCH_SIZE = _get("SWEEP_BATCH_SIZE", env.int, default=5000)
+SWEEP_PARTS = _get("SWEEP_PARTS", env.int, default=4)  # chunks a sweep is split into
+SWEEP_SCHEDULE = env.str("SWEEP_SCHEDULE", default="30 2 * * *")  # cron, in TIME_ZONE
+if SWEEP_BATCH_SIZE < 1 or SWEEP_PARTS < 1:
+    raise ImproperlyConfigured("SWEEP_BATCH_SIZE, SWEEP_PARTS: must be positive")
+if len(SWEEP_SCHEDULE.split()) != 5:
+    raise ImproperlyConfigured("SWEEP_SCHEDULE: expected five cron fields, e.g. '30 2 * * *'")

@@ -279,7 +279,7 @@ class Record(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["organisation", "expires_at"],
+                fields=["organisation", "expires_at", "id"],
                 name="record_expiry",
                 condition=models.Q(expires_at__isnull=False),
             ),
@@ -380,3 +380,90 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The audit trail is append-only.")
+
+
+class LegalHold(models.Model):
+    """Records under a hold are never swept or erased.
+
+    Scope: a whole organisation (no subject, no category), one subject, one
+    category, or one subject's records in one category.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="holds")
+    subject = models.ForeignKey(
+        DataSubject, on_delete=models.CASCADE, null=True, blank=True, related_name="holds"
+    )
+    category = models.ForeignKey(
+        DataCategory, on_delete=models.CASCADE, null=True, blank=True, related_name="holds"
+    )
+    reason = models.TextField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["organisation"],
+                name="hold_active",
+                condition=models.Q(lifted_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} in {self.organisation_id}"
+
+
+class SweepRun(models.Model):
+    """One retention sweep of one organisation, with its counts per rule."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        COMPLETED = "completed", _("completed")
+        FAILED = "failed", _("failed")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("schedule")
+        STAFF = "staff", _("staff")
+        COMMAND = "command", _("command")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="sweeps")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    cutoff = models.DateTimeField(help_text="records that expired at or before this are swept")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expected = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    chunks_pending = models.PositiveIntegerField(default=0)
+    # {rule_key: {"deleted": n, "anonymised": n, "restricted": n, "reduced": n}}
+    counts = models.JSONField(default=dict)
+    errors = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"sweep {self.pk} of {self.organisation_id}"
+
+    @property
+    def rule_counts(self) -> dict:
+        """The counts per rule, without the bookkeeping of chunks."""
+        return {k: v for k, v in self.counts.items() if not k.startswith("_")}
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

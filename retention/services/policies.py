@@ -29,6 +29,7 @@ from retention.models import (
     Recipient,
     RetentionRule,
 )
+from retention.services.expiry import records_refresh
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
@@ -398,11 +399,13 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
     Recipient.objects.filter(organisation=org).exclude(key__in=recipients).delete()
     DataCategory.objects.filter(organisation=org).exclude(key__in=categories).delete()
 
+    # A changed rule changes expiries: recompute them all, in one statement.
+    refreshed = records_refresh(organisation=org)
     log_action(
         action="retention.policy.loaded",
         organisation=org,
         object_type="organisation",
         object_id=org.pk,
-        data={"sha256": digest, "created": created},
+        data={"sha256": digest, "created": created, "records_refreshed": refreshed},
     )
     return LoadResult(slug=org.slug, created=created, changed=True)

@@ -1,8 +1,11 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from retention.models import Organisation
 from retention.services.policies import PolicyError, policies_load
+from retention.services.sweeps import sweep_schedule_ensure
 
 
 class Command(BaseCommand):
@@ -21,3 +24,5 @@ class Command(BaseCommand):
         for result in results:
             state = "created" if result.created else ("updated" if result.changed else "unchanged")
             self.stdout.write(f"{result.slug}: {state}")
+        for organisation in Organisation.objects.all():
+            sweep_schedule_ensure(organisation=organisation, cron=settings.SWEEP_SCHEDULE)
