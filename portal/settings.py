@@ -308,3 +308,54 @@ if SWEEP_BATCH_SIZE < 1 or SWEEP_PARTS < 1:
     raise ImproperlyConfigured("SWEEP_BATCH_SIZE, SWEEP_PARTS: must be positive")
 if len(SWEEP_SCHEDULE.split()) != 5:
     raise ImproperlyConfigured("SWEEP_SCHEDULE: expected five cron fields, e.g. '30 2 * * *'")
+
+# --- Record-store jobs (erasure, ...) ------------------------------------------
+JOB_LEASE_SECONDS = _get("JOB_LEASE_SECONDS", env.int, default=120)
+JOB_BATCH_SIZE = _get("JOB_BATCH_SIZE", env.int, default=1000)
+JOB_BATCH_PAUSE_SECONDS = _get("JOB_BATCH_PAUSE_SECONDS", env.float, default=0.0)
+JOB_MAX_ATTEMPTS = _get("JOB_MAX_ATTEMPTS", env.int, default=5)
+JOB_RECLAIM_INTERVAL = _get("JOB_RECLAIM_INTERVAL", env.int, default=60)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "retention-jobs-reclaim": {
+        "task": "retention.tasks.jobs_reclaim",
+        "schedule": JOB_RECLAIM_INTERVAL,
+    },
+}
+
+# --- Staff ---------------------------------------------------------------------
+# The staff queue (requests_app.views.staff, /staff/ and /api/v1/staff/): password
+# plus TOTP (django-otp), lockouts counted in the cache (Redis), idle and absolute
+# session limits, recent re-authentication before destructive actions.
+from celery.schedules import crontab  # noqa: E402
+
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+LOGIN_URL = "staff:login"
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="DSR Portal")
+STAFF_LOGIN_MAX_FAILURES = _get("STAFF_LOGIN_MAX_FAILURES", env.int, default=5)
+STAFF_LOGIN_COOLOFF_SECONDS = _get("STAFF_LOGIN_COOLOFF_SECONDS", env.int, default=900)
+STAFF_SESSION_IDLE_MINUTES = _get("STAFF_SESSION_IDLE_MINUTES", env.int, default=30)
+STAFF_SESSION_MAX_HOURS = _get("STAFF_SESSION_MAX_HOURS", env.int, default=10)
+STAFF_REAUTH_MINUTES = _get("STAFF_REAUTH_MINUTES", env.int, default=10)
+STAFF_API_TOKEN_DAYS = _get("STAFF_API_TOKEN_DAYS", env.int, default=90)
+STAFF_DIGEST_DAYS = 7
+for _name in (
+    "STAFF_LOGIN_MAX_FAILURES",
+    "STAFF_LOGIN_COOLOFF_SECONDS",
+    "STAFF_SESSION_IDLE_MINUTES",
+    "STAFF_SESSION_MAX_HOURS",
+    "STAFF_REAUTH_MINUTES",
+    "STAFF_API_TOKEN_DAYS",
+):
+    if vars()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}: must be a positive number")
+CELERY_IMPORTS = ["requests_app.staff_tasks"]
+# Every morning at 07:00 in CELERY_TIMEZONE (= TIME_ZONE, Europe/Stockholm by default).
+CELERY_BEAT_SCHEDULE["staff-deadline-digest"] = {
+    "task": "requests_app.tasks.deadline_digest",
+    "schedule": crontab(hour=7, minute=0),
+}

@@ -467,3 +467,85 @@ class SweepRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class Suppression(models.Model):
+    """A person who must not receive direct marketing, kept as a keyed hash.
+
+    The hash (HMAC-SHA256 of the normalised e-mail or phone number under a
+    key derived from SECRET_KEY) survives the erasure of the person's data and
+    cannot be turned back into the address.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("e-mail address")
+        PHONE = "phone", _("phone number")
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="suppressions"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value_hash = models.CharField(max_length=64)
+    reason = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "kind", "value_hash"], name="suppression_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"suppression {self.pk}"
+
+
+class RecordStoreJob(models.Model):
+    """Work on the record store (erasure, restriction, ...), as a row with its state.
+
+    Celery tasks carry only the job's id. A worker claims the job with a lease
+    (`lease_expires_at`), renews it after every batch, and records its
+    progress in the same transaction as the batch; a job whose worker died is
+    reclaimed when its lease runs out (`jobs_reclaim`, every minute).
+    """
+
+    class Kind(models.TextChoices):
+        ERASURE = "erasure", _("erasure")
+
+    class State(models.TextChoices):
+        PLANNED = "planned", _("planned, waiting for approval")
+        APPROVED = "approved", _("approved")
+        RUNNING = "running", _("running")
+        COMPLETED = "completed", _("completed")
+        FAILED = "failed", _("failed")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PLANNED)
+    # What the job is for, e.g. a request reference (no personal data).
+    reference = models.CharField(max_length=40, blank=True)
+    subject_ids = models.JSONField(default=list)
+    params = models.JSONField(default=dict)
+    plan = models.JSONField(default=list)
+    progress = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["lease_expires_at"],
+                name="job_running_lease",
+                condition=models.Q(state__in=["approved", "running"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk}"

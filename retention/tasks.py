@@ -30,3 +30,41 @@ def sweep_chunk(run_id: int, chunk: list, index: int):
         chunk_index=index,
         batch_size=settings.SWEEP_BATCH_SIZE,
     )
+
+
+def _worker_id() -> str:
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def job_run(job_id: int):
+    """Claim a record-store job and carry it out (no-op if another worker holds it)."""
+    from retention.models import RecordStoreJob
+    from retention.services.erasure import erasure_execute
+    from retention.services.jobs import JobLeaseLost, job_claim, job_fail
+
+    runners = {RecordStoreJob.Kind.ERASURE: erasure_execute}
+    worker = _worker_id()
+    job = job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        return
+    try:
+        runners[job.kind](job=job, worker=worker)
+    except JobLeaseLost:
+        return
+    except Exception as exc:
+        job_fail(job_id=job_id, worker=worker, error=type(exc).__name__)
+        raise
+
+
+@shared_task
+def jobs_reclaim():
+    """Beat, every minute: hand jobs whose worker died to a live worker."""
+    from retention.services.jobs import jobs_reclaimable
+
+    for job_id in jobs_reclaimable():
+        job_run.delay(job_id)

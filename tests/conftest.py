@@ -60,9 +60,31 @@ def private_redis(tmp_path):
     _use_broker(previous)
 
 
-def start_worker(redis_url: str, *extra: str) -> subprocess.Popen:
-    """A real Celery worker process, ready when this returns."""
-    env = {**os.environ, "REDIS_URL": redis_url}
+def worker_database_url() -> str:
+    """The URL of the database the tests use (test_<name>), for worker processes."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "", safe="")
+    if s["PASSWORD"]:
+        auth += ":" + quote(s["PASSWORD"], safe="")
+    host = s["OPTIONS"].get("host") or ""
+    if host.startswith("/"):
+        return f"postgres://{auth}@/{s['NAME']}?host={quote(host, safe='/')}"
+    host = s["HOST"] or "127.0.0.1"
+    return f"postgres://{auth}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def start_worker(redis_url: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    """A real Celery worker process on the test database, ready when this returns."""
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": worker_database_url(),
+        **(env or {}),
+    }
     proc = subprocess.Popen(  # noqa: S603
         [
             sys.executable,

@@ -32,31 +32,36 @@ EVENT_COLUMN = {
     "settled": "r.settled_at",
 }
 
-EVENT_SQL = (
-    "CASE rr.start_event "
-    + " ".join(f"WHEN '{event}' THEN {column}" for event, column in EVENT_COLUMN.items())
-    + " END"
-)
 
-# The expiry of record `r` under rule `rr` in organisation `o` (NULL = never).
-EXPIRY_SQL = f"""
+def expiry_sql(rule: str = "rr") -> str:
+    """The expiry of record `r` under the rule aliased `rule` in organisation `o`; NULL: never."""
+    event = (
+        f"CASE {rule}.start_event "
+        + " ".join(f"WHEN '{event}' THEN {column}" for event, column in EVENT_COLUMN.items())
+        + " END"
+    )
+    return f"""
 CASE
-    WHEN rr.action = 'keep' OR rr.start_event = 'relationship' OR rr.period_value IS NULL
+    WHEN {rule}.action = 'keep' OR {rule}.start_event = 'relationship'
+         OR {rule}.period_value IS NULL
     THEN NULL
     ELSE (
-        (CASE WHEN rr.end_of_calendar_year
-              THEN date_trunc('year', ({EVENT_SQL}) AT TIME ZONE o.time_zone) + interval '1 year'
-              ELSE ({EVENT_SQL}) AT TIME ZONE o.time_zone
+        (CASE WHEN {rule}.end_of_calendar_year
+              THEN date_trunc('year', ({event}) AT TIME ZONE o.time_zone) + interval '1 year'
+              ELSE ({event}) AT TIME ZONE o.time_zone
          END)
         + make_interval(
-            years => CASE WHEN rr.period_unit = 'years' THEN rr.period_value ELSE 0 END,
-            months => CASE WHEN rr.period_unit = 'months' THEN rr.period_value ELSE 0 END,
-            weeks => CASE WHEN rr.period_unit = 'weeks' THEN rr.period_value ELSE 0 END,
-            days => CASE WHEN rr.period_unit = 'days' THEN rr.period_value ELSE 0 END
+            years => CASE WHEN {rule}.period_unit = 'years' THEN {rule}.period_value ELSE 0 END,
+            months => CASE WHEN {rule}.period_unit = 'months' THEN {rule}.period_value ELSE 0 END,
+            weeks => CASE WHEN {rule}.period_unit = 'weeks' THEN {rule}.period_value ELSE 0 END,
+            days => CASE WHEN {rule}.period_unit = 'days' THEN {rule}.period_value ELSE 0 END
         )
     ) AT TIME ZONE o.time_zone
 END
 """
+
+
+EXPIRY_SQL = expiry_sql("rr")
 
 # The rule for a record: a rule that names the record's category in
 # `applies_to`, else the purpose's rule. Records already moved on to an
