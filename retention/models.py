@@ -549,3 +549,52 @@ class RecordStoreJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk}"
+
+
+class ProcessingStop(models.Model):
+    """Processing of one subject's data for one purpose has stopped.
+
+    Written when a person objects (Art. 21) without compelling grounds
+    overriding, or withdraws consent (Art. 7(3)); the processing check
+    answers no from then on, even for data imported later.
+    """
+
+    class Reason(models.TextChoices):
+        OBJECTION = "objection", _("objection (Art. 21)")
+        CONSENT_WITHDRAWN = "consent_withdrawn", _("consent withdrawn (Art. 7(3))")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    subject = models.ForeignKey(
+        DataSubject, on_delete=models.CASCADE, related_name="processing_stops"
+    )
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    reference = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "purpose"], name="processing_stop_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"stop {self.subject_id}/{self.purpose_id}"
+
+
+class OrganisationApiToken(models.Model):
+    """A token for the organisation's own systems to use the record-store API.
+
+    Only the SHA-256 of the token is stored; the token is shown once.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.organisation_id})"

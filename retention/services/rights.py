@@ -1,0 +1,312 @@
+"""The rights other than erasure, carried out on the record store.
+
+- Direct-marketing objection (Art. 21(2)-(3)): always honoured. The person's
+  e-mail and phone go on the organisation's suppression list as keyed hashes
+  (so the block survives a later erasure), marketing purposes stop, and the
+  data held only for marketing is erased.
+- Objection to other legitimate-interest purposes (Art. 21(1)): unless staff
+  record compelling grounds, processing for the purpose stops and its data
+  is restricted.
+- Consent withdrawal (Art. 7(3)): consent-based purposes stop; their data
+  has no other legal basis and is erased.
+- Restriction (Art. 18): records are marked with the ground and date;
+  lifting it is a separate step taken after the person has been told.
+- Rectification (Art. 16): accepted corrections overwrite the field; the old
+  value is not kept in the record store.
+- The processing check answers "may I process subject X for purpose Y?".
+
+Every function is set-based (one statement per kind of change) and writes
+one audit entry with ids and counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from retention.audit import log_action
+from retention.identifiers import normalise_email, normalise_phone
+from retention.models import (
+    DataSubject,
+    Disclosure,
+    LegalBasis,
+    Organisation,
+    ProcessingStop,
+    Purpose,
+    Recipient,
+    Record,
+    SubjectIdentifier,
+    Suppression,
+)
+
+
+def _suppression_key() -> bytes:
+    return hashlib.sha256(b"dsr-portal suppression list|" + settings.SECRET_KEY.encode()).digest()
+
+
+def suppression_hash(*, kind: str, value: str) -> str:
+    normalised = normalise_email(value) if kind == "email" else normalise_phone(value)
+    return hmac.new(_suppression_key(), f"{kind}:{normalised}".encode(), "sha256").hexdigest()
+
+
+def is_suppressed(*, organisation: Organisation, email: str = "", phone: str = "") -> bool:
+    hashes = [suppression_hash(kind="email", value=email)] if email else []
+    hashes += [suppression_hash(kind="phone", value=phone)] if phone else []
+    return Suppression.objects.filter(organisation=organisation, value_hash__in=hashes).exists()
+
+
+def _subject_contacts(subject_ids: list[int]) -> list[tuple[str, str]]:
+    return list(
+        SubjectIdentifier.objects.filter(
+            subject_id__in=subject_ids, kind__in=["email", "phone"]
+        ).values_list("kind", "value")
+    )
+
+
+def _records(organisation: Organisation, subject_ids: list[int]):
+    return Record.objects.filter(organisation=organisation, subject_id__in=subject_ids)
+
+
+def _unlink_and_delete(records) -> int:
+    """Delete records set-based: disclosures keep their history without the record."""
+    ids = list(records.values_list("pk", flat=True))
+    Disclosure.objects.filter(record_id__in=ids).update(record=None)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM retention_record WHERE id = ANY(%s)", [ids])
+        return cursor.rowcount
+
+
+def marketing_objection(
+    *,
+    organisation: Organisation,
+    subject_ids: list[int],
+    email: str = "",
+    phone: str = "",
+    reference: str = "",
+) -> dict:
+    """Honour an objection to direct marketing: block, stop and erase marketing-only data."""
+    contacts = set(_subject_contacts(subject_ids))
+    if email:
+        contacts.add(("email", email))
+    if phone:
+        contacts.add(("phone", phone))
+    marketing = Purpose.objects.filter(organisation=organisation, direct_marketing=True)
+    with transaction.atomic():
+        Suppression.objects.bulk_create(
+            [
+                Suppression(
+                    organisation=organisation,
+                    kind=kind,
+                    value_hash=suppression_hash(kind=kind, value=value),
+                    reason="direct_marketing_objection",
+                )
+                for kind, value in sorted(contacts)
+            ],
+            ignore_conflicts=True,
+        )
+        ProcessingStop.objects.bulk_create(
+            [
+                ProcessingStop(
+                    organisation=organisation,
+                    subject_id=subject_id,
+                    purpose=purpose,
+                    reason=ProcessingStop.Reason.OBJECTION,
+                    reference=reference,
+                )
+                for subject_id in subject_ids
+                for purpose in marketing
+            ],
+            ignore_conflicts=True,
+        )
+        erased = _unlink_and_delete(
+            _records(organisation, subject_ids).filter(purpose__direct_marketing=True)
+        )
+        counts = {"suppressed": len(contacts), "erased": erased, "subjects": len(subject_ids)}
+        log_action(
+            action="retention.marketing_objection.honoured",
+            organisation=organisation,
+            object_type="request",
+            object_id=reference,
+            data=counts,
+        )
+    return counts
+
+
+def processing_stop(
+    *,
+    organisation: Organisation,
+    subject_ids: list[int],
+    purpose_keys: list[str],
+    reason: str,
+    reference: str = "",
+) -> dict:
+    """Stop processing for purposes: consent data is erased, other data restricted."""
+    purposes = list(Purpose.objects.filter(organisation=organisation, key__in=purpose_keys))
+    if reason == ProcessingStop.Reason.CONSENT_WITHDRAWN:
+        purposes = [p for p in purposes if p.legal_basis == LegalBasis.CONSENT]
+    now = timezone.now()
+    with transaction.atomic():
+        ProcessingStop.objects.bulk_create(
+            [
+                ProcessingStop(
+                    organisation=organisation,
+                    subject_id=subject_id,
+                    purpose=purpose,
+                    reason=reason,
+                    reference=reference,
+                )
+                for subject_id in subject_ids
+                for purpose in purposes
+            ],
+            ignore_conflicts=True,
+        )
+        records = _records(organisation, subject_ids).filter(purpose__in=purposes)
+        erased = _unlink_and_delete(records.filter(purpose__legal_basis=LegalBasis.CONSENT))
+        restricted = records.exclude(purpose__legal_basis=LegalBasis.CONSENT).update(
+            restricted_at=now, restriction_ground=f"art21_{reason}"[:40]
+        )
+        counts = {
+            "purposes": [p.key for p in purposes],
+            "erased": erased,
+            "restricted": restricted,
+        }
+        log_action(
+            action=f"retention.processing.stopped.{reason}",
+            organisation=organisation,
+            object_type="request",
+            object_id=reference,
+            data=counts,
+        )
+    return counts
+
+
+def restriction_apply(
+    *,
+    organisation: Organisation,
+    subject_ids: list[int],
+    ground: str,
+    categories: list[str] | None = None,
+    reference: str = "",
+) -> int:
+    """Art. 18: mark the records restricted with the ground and date."""
+    records = _records(organisation, subject_ids).filter(restricted_at__isnull=True)
+    if categories:
+        records = records.filter(category__key__in=categories)
+    with transaction.atomic():
+        count = records.update(restricted_at=timezone.now(), restriction_ground=ground[:40])
+        log_action(
+            action="retention.restriction.applied",
+            organisation=organisation,
+            object_type="request",
+            object_id=reference,
+            data={"records": count, "ground": ground, "categories": categories},
+        )
+    return count
+
+
+def restriction_lift(
+    *, organisation: Organisation, subject_ids: list[int], reference: str = "", user=None
+) -> int:
+    """Lift an Art. 18 restriction (the caller tells the person first, Art. 18(3)).
+
+    Restrictions that protect kept data (erasure exceptions, retention) stay.
+    """
+    records = _records(organisation, subject_ids).filter(
+        restricted_at__isnull=False, restriction_ground__startswith="art18"
+    )
+    with transaction.atomic():
+        count = records.update(restricted_at=None, restriction_ground="")
+        log_action(
+            action="retention.restriction.lifted",
+            actor_kind="staff" if user else "system",
+            actor_id=user.pk if user else None,
+            organisation=organisation,
+            object_type="request",
+            object_id=reference,
+            data={"records": count},
+        )
+    return count
+
+
+def rectification_apply(
+    *,
+    organisation: Organisation,
+    subject_ids: list[int],
+    corrections: list[dict],
+    statement: str = "",
+    reference: str = "",
+) -> int:
+    """Apply accepted corrections: [{"record": id, "field": key, "value": text}, ...].
+
+    The previous value is not kept. A supplementary statement is stored with
+    each subject (Art. 16, second sentence).
+    """
+    updated = 0
+    with transaction.atomic():
+        records = {
+            r.pk: r
+            for r in _records(organisation, subject_ids)
+            .filter(pk__in=[c["record"] for c in corrections])
+            .select_related("category")
+            .select_for_update(of=("self",))
+        }
+        changed = []
+        for correction in corrections:
+            record = records.get(correction["record"])
+            if record is None or correction["field"] not in record.category.fields:
+                continue
+            record.data[correction["field"]] = correction["value"]
+            changed.append(record)
+        updated = Record.objects.bulk_update(changed, ["data"]) if changed else 0
+        if statement:
+            DataSubject.objects.filter(organisation=organisation, pk__in=subject_ids).update(
+                supplementary_statement=statement
+            )
+        log_action(
+            action="retention.rectification.applied",
+            organisation=organisation,
+            object_type="request",
+            object_id=reference,
+            data={"records": updated, "statement": bool(statement)},
+        )
+    return updated
+
+
+def recipients_of(*, organisation: Organisation, subject_ids: list[int]) -> list[Recipient]:
+    """Everyone the subjects' data was disclosed to (Art. 19)."""
+    return list(
+        Recipient.objects.filter(
+            organisation=organisation, disclosures__subject_id__in=subject_ids
+        ).distinct()
+    )
+
+
+@dataclass(frozen=True)
+class ProcessingAnswer:
+    allowed: bool
+    reason: str
+
+
+def processing_check(
+    *, organisation: Organisation, subject: DataSubject | None, purpose: Purpose
+) -> ProcessingAnswer:
+    """May the organisation process this subject's data for this purpose now?"""
+    if subject is None or not subject.records.exists():
+        return ProcessingAnswer(False, "no_data")
+    if purpose.direct_marketing:
+        contacts = _subject_contacts([subject.pk])
+        hashes = [suppression_hash(kind=k, value=v) for k, v in contacts]
+        if Suppression.objects.filter(organisation=organisation, value_hash__in=hashes).exists():
+            return ProcessingAnswer(False, "marketing_objection")
+    stop = ProcessingStop.objects.filter(subject=subject, purpose=purpose).first()
+    if stop is not None:
+        return ProcessingAnswer(False, stop.reason)
+    records = subject.records.filter(purpose=purpose)
+    if records.exists() and not records.filter(restricted_at__isnull=True).exists():
+        return ProcessingAnswer(False, "restricted")
+    return ProcessingAnswer(True, "allowed")
