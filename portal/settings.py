@@ -266,40 +266,6 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-# --- Intake -----------------------------------------------------------------
-# Public request pages, the request API, e-mail verification and rate limits
-# (requests_app). Links in e-mails point at PORTAL_BASE_URL.
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
-if not PORTAL_BASE_URL.startswith(("http://", "https://")):
-    raise ImproperlyConfigured(
-        "PORTAL_BASE_URL: required when DEBUG=false, the public address of the portal "
-        "(https://portal.example.org), used in links in e-mails"
-    )
-# Requests nobody verified are deleted with their personal data after this long.
-UNVERIFIED_REQUEST_TTL_HOURS = _get("UNVERIFIED_REQUEST_TTL_HOURS", env.int, default=24)
-if UNVERIFIED_REQUEST_TTL_HOURS < 1:
-    raise ImproperlyConfigured("UNVERIFIED_REQUEST_TTL_HOURS: must be at least 1")
-VERIFICATION_CODE_TTL_MINUTES = 10
-VERIFICATION_MAX_ATTEMPTS = 5
-STATUS_LINK_TTL_HOURS = 72
-STATUS_API_TOKEN_TTL_MINUTES = 60
-# Rate limits: (attempts, window in seconds) per action, per client IP and per
-# e-mail address, counted atomically in Redis and shared by all web processes.
-RATE_LIMIT_REDIS_URL = REDIS_URL
-INTAKE_RATE_LIMITS = {
-    "submit": {"ip": (20, 3600), "email": (5, 3600)},
-    "verify": {"ip": (30, 600), "email": (15, 600)},
-    "resend": {"ip": (10, 3600), "email": (4, 3600)},
-}
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "requests_app.api.errors.api_exception_handler"
-CELERY_BEAT_SCHEDULE = {
-    "requests-relay-outbox": {"task": "requests_app.tasks.relay_outbox", "schedule": 60.0},
-    "requests-purge-unverified": {
-        "task": "requests_app.tasks.purge_unverified_requests",
-        "schedule": 900.0,
-    },
-}
-
 # --- Retention sweeps ---------------------------------------------------------
 SWEEP_BATCH_SIZE = _get("SWEEP_BATCH_SIZE", env.int, default=5000)
 SWEEP_PARTS = _get("SWEEP_PARTS", env.int, default=4)  # chunks a sweep is split into
@@ -321,41 +287,4 @@ CELERY_BEAT_SCHEDULE = {
         "task": "retention.tasks.jobs_reclaim",
         "schedule": JOB_RECLAIM_INTERVAL,
     },
-}
-
-# --- Staff ---------------------------------------------------------------------
-# The staff queue (requests_app.views.staff, /staff/ and /api/v1/staff/): password
-# plus TOTP (django-otp), lockouts counted in the cache (Redis), idle and absolute
-# session limits, recent re-authentication before destructive actions.
-from celery.schedules import crontab  # noqa: E402
-
-INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-    "django_otp.middleware.OTPMiddleware",
-)
-LOGIN_URL = "staff:login"
-OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="DSR Portal")
-STAFF_LOGIN_MAX_FAILURES = _get("STAFF_LOGIN_MAX_FAILURES", env.int, default=5)
-STAFF_LOGIN_COOLOFF_SECONDS = _get("STAFF_LOGIN_COOLOFF_SECONDS", env.int, default=900)
-STAFF_SESSION_IDLE_MINUTES = _get("STAFF_SESSION_IDLE_MINUTES", env.int, default=30)
-STAFF_SESSION_MAX_HOURS = _get("STAFF_SESSION_MAX_HOURS", env.int, default=10)
-STAFF_REAUTH_MINUTES = _get("STAFF_REAUTH_MINUTES", env.int, default=10)
-STAFF_API_TOKEN_DAYS = _get("STAFF_API_TOKEN_DAYS", env.int, default=90)
-STAFF_DIGEST_DAYS = 7
-for _name in (
-    "STAFF_LOGIN_MAX_FAILURES",
-    "STAFF_LOGIN_COOLOFF_SECONDS",
-    "STAFF_SESSION_IDLE_MINUTES",
-    "STAFF_SESSION_MAX_HOURS",
-    "STAFF_REAUTH_MINUTES",
-    "STAFF_API_TOKEN_DAYS",
-):
-    if vars()[_name] < 1:
-        raise ImproperlyConfigured(f"{_name}: must be a positive number")
-CELERY_IMPORTS = ["requests_app.staff_tasks"]
-# Every morning at 07:00 in CELERY_TIMEZONE (= TIME_ZONE, Europe/Stockholm by default).
-CELERY_BEAT_SCHEDULE["staff-deadline-digest"] = {
-    "task": "requests_app.tasks.deadline_digest",
-    "schedule": crontab(hour=7, minute=0),
 }
