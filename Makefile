@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench-retention clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## Benchmark the retention sweep (1,000,000 records; RECORDS=20000 for a quick run).
+bench-retention: $(VENV)/.installed
+	$(BIN)/python bench/retention_sweep.py --records $(or $(RECORDS),1000000)
 
 clean:
 	rm -rf $(VENV) var/pg var/redis var/mail var/static

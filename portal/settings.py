@@ -189,7 +189,16 @@ MAIL_DIR = VAR_DIR / "mail"
 EMAIL_CONFIG = _get("EMAIL_URL", env.email_url, default=f"filemail://{MAIL_DIR}")
 vars().update(EMAIL_CONFIG)
 if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
-    EMAIL_FILE_PATH = EMAIL_CONFIG.get("EMAIL_FILE_PATH") or str(MAIL_DIR)
+    # django-environ drops the leading "/" of filemail:///abs/path; a relative
+    # path (filemail://var/mail) is relative to the project.
+    _email_url = env.str("EMAIL_URL", default="")
+    _path = (EMAIL_CONFIG.get("EMAIL_FILE_PATH") or "").lstrip("/")
+    if not _email_url or not _path:
+        EMAIL_FILE_PATH = str(MAIL_DIR)
+    elif _email_url.startswith("filemail:///"):
+        EMAIL_FILE_PATH = "/" + _path
+    else:
+        EMAIL_FILE_PATH = str(BASE_DIR / _path)
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="DSR Portal <no-reply@dsr-portal.localhost>"
 )
@@ -266,6 +275,49 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- Intake -----------------------------------------------------------------
+# Public request pages, the request API, e-mail verification and rate limits
+# (requests_app). Links in e-mails point at PORTAL_BASE_URL.
+# Default: http://127.0.0.1:8000 with DEBUG, else https://<first ALLOWED_HOSTS entry>.
+_first_host = ALLOWED_HOSTS[0] if ALLOWED_HOSTS else ""
+PORTAL_BASE_URL = env.str(
+    "PORTAL_BASE_URL",
+    default="http://127.0.0.1:8000"
+    if DEBUG
+    else (f"https://{_first_host}" if _first_host and "*" not in _first_host else ""),
+)
+if not PORTAL_BASE_URL.startswith(("http://", "https://")) or PORTAL_BASE_URL.startswith(
+    "https://."
+):
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL: the public address of the portal (https://portal.example.org), "
+        "used in links in e-mails; required when ALLOWED_HOSTS starts with a wildcard"
+    )
+# Requests nobody verified are deleted with their personal data after this long.
+UNVERIFIED_REQUEST_TTL_HOURS = _get("UNVERIFIED_REQUEST_TTL_HOURS", env.int, default=24)
+if UNVERIFIED_REQUEST_TTL_HOURS < 1:
+    raise ImproperlyConfigured("UNVERIFIED_REQUEST_TTL_HOURS: must be at least 1")
+VERIFICATION_CODE_TTL_MINUTES = 10
+VERIFICATION_MAX_ATTEMPTS = 5
+STATUS_LINK_TTL_HOURS = 72
+STATUS_API_TOKEN_TTL_MINUTES = 60
+# Rate limits: (attempts, window in seconds) per action, per client IP and per
+# e-mail address, counted atomically in Redis and shared by all web processes.
+RATE_LIMIT_REDIS_URL = REDIS_URL
+INTAKE_RATE_LIMITS = {
+    "submit": {"ip": (20, 3600), "email": (5, 3600)},
+    "verify": {"ip": (30, 600), "email": (15, 600)},
+    "resend": {"ip": (10, 3600), "email": (4, 3600)},
+}
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "requests_app.api.errors.api_exception_handler"
+CELERY_BEAT_SCHEDULE = {
+    "requests-relay-outbox": {"task": "requests_app.tasks.relay_outbox", "schedule": 60.0},
+    "requests-purge-unverified": {
+        "task": "requests_app.tasks.purge_unverified_requests",
+        "schedule": 900.0,
+    },
+}
+
 # --- Retention sweeps ---------------------------------------------------------
 SWEEP_BATCH_SIZE = _get("SWEEP_BATCH_SIZE", env.int, default=5000)
 SWEEP_PARTS = _get("SWEEP_PARTS", env.int, default=4)  # chunks a sweep is split into
@@ -286,5 +338,45 @@ CELERY_BEAT_SCHEDULE = {
     "retention-jobs-reclaim": {
         "task": "retention.tasks.jobs_reclaim",
         "schedule": JOB_RECLAIM_INTERVAL,
+    },
+}
+
+# --- Staff ---------------------------------------------------------------------
+# The staff queue (requests_app.views.staff, /staff/ and /api/v1/staff/): password
+# plus TOTP (django-otp), lockouts counted in the cache (Redis), idle and absolute
+# session limits, recent re-authentication before destructive actions.
+from celery.schedules import crontab  # noqa: E402
+
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+LOGIN_URL = "staff:login"
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="DSR Portal")
+STAFF_LOGIN_MAX_FAILURES = _get("STAFF_LOGIN_MAX_FAILURES", env.int, default=5)
+STAFF_LOGIN_COOLOFF_SECONDS = _get("STAFF_LOGIN_COOLOFF_SECONDS", env.int, default=900)
+STAFF_SESSION_IDLE_MINUTES = _get("STAFF_SESSION_IDLE_MINUTES", env.int, default=30)
+STAFF_SESSION_MAX_HOURS = _get("STAFF_SESSION_MAX_HOURS", env.int, default=10)
+STAFF_REAUTH_MINUTES = _get("STAFF_REAUTH_MINUTES", env.int, default=10)
+STAFF_API_TOKEN_DAYS = _get("STAFF_API_TOKEN_DAYS", env.int, default=90)
+STAFF_DIGEST_DAYS = 7
+for _name in (
+    "STAFF_LOGIN_MAX_FAILURES",
+    "STAFF_LOGIN_COOLOFF_SECONDS",
+    "STAFF_SESSION_IDLE_MINUTES",
+    "STAFF_SESSION_MAX_HOURS",
+    "STAFF_REAUTH_MINUTES",
+    "STAFF_API_TOKEN_DAYS",
+):
+    if vars()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}: must be a positive number")
+CELERY_IMPORTS = ["requests_app.staff_tasks"]
+# Every morning at 07:00 in CELERY_TIMEZONE (= TIME_ZONE, Europe/Stockholm by default).
+CELERY_BEAT_SCHEDULE = {
+    **vars().get("CELERY_BEAT_SCHEDULE", {}),
+    "staff-deadline-digest": {
+        "task": "requests_app.tasks.deadline_digest",
+        "schedule": crontab(hour=7, minute=0),
     },
 }

@@ -131,6 +131,9 @@ UNION ALL
 SELECT 'restricted', rule_id, count(*), NULL, NULL FROM restricted GROUP BY rule_id
 UNION ALL
 SELECT 'size', NULL, count(*), NULL, NULL FROM plan
+UNION ALL
+SELECT 'last', id, 0, NULL, expires_at
+  FROM (SELECT id, expires_at FROM plan ORDER BY expires_at DESC, id DESC LIMIT 1) l
 """
 
 DRY_SQL = f"""
@@ -246,9 +249,11 @@ def sweep_chunk_process(
 ) -> None:
     """Sweep one chunk of a run, batch after batch, then mark the chunk done.
 
-    A real sweep starts each batch from the chunk's beginning: what it
-    processed has left the expired set. A dry run changes nothing, so it
-    moves a keyset position forward instead.
+    Each batch starts after the last (expires_at, id) of the one before, so
+    held rows are read once per run, not once per batch. A record reduced to
+    its bookkeeping fields whose new expiry is already past waits for the
+    next run (with the five policies that cannot happen: the bookkeeping
+    period always ends later).
     """
     run = SweepRun.objects.select_related("organisation").get(pk=run_id)
     if run.status != SweepRun.Status.RUNNING or chunk_index in run.counts.get("_done", []):
@@ -276,8 +281,7 @@ def sweep_chunk_process(
             _add_counts(run_id=run_id, counts=counts, size=size, rule_keys=rule_keys)
         if size < batch_size:
             break
-        if run.dry_run:
-            after = last
+        after = last
     _finish_chunk(run_id=run_id, chunk_index=chunk_index)
 
 

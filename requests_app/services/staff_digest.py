@@ -1,0 +1,95 @@
+"""The morning deadline digest for staff.
+
+Every staff member with requests assigned to them gets the ones due within
+`STAFF_DIGEST_DAYS` days and the overdue ones; approvers (and admins) of an
+organisation also get all its overdue requests. One e-mail per person, sent
+at most once a day (a repeat of the task sends nothing). The e-mail holds
+references, types and dates only, no personal data of the requesters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from requests_app.models import OPEN_STATUSES, SubjectRequest
+from requests_app.permissions import ROLE_RANK
+from requests_app.services.emails import public_url
+from requests_app.staff_selectors import local_today
+from retention.audit import log_action
+from retention.models import StaffMembership
+
+
+def deadline_digest_send(*, today: dt.date | None = None) -> int:
+    """E-mail each staff member their digest; return how many e-mails were sent."""
+    today = today or local_today()
+    horizon = today + dt.timedelta(days=settings.STAFF_DIGEST_DAYS)
+    fields = ("id", "reference", "kind", "status", "due_date", "organisation__display_name")
+    assigned = defaultdict(list)
+    for r in (
+        SubjectRequest.objects.filter(
+            status__in=OPEN_STATUSES, assignee__isnull=False, due_date__lte=horizon
+        )
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*fields, "assignee_id")
+    ):
+        assigned[r.assignee_id].append(r)
+    overdue_by_org = defaultdict(list)
+    for r in (
+        SubjectRequest.objects.filter(status__in=OPEN_STATUSES, due_date__lt=today)
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*fields, "organisation_id")
+    ):
+        overdue_by_org[r.organisation_id].append(r)
+    approver_orgs = defaultdict(list)
+    for user_id, org_id, role in StaffMembership.objects.filter(
+        organisation_id__in=list(overdue_by_org)
+    ).values_list("user_id", "organisation_id", "role"):
+        if ROLE_RANK[role] >= ROLE_RANK[StaffMembership.Role.APPROVER]:
+            approver_orgs[user_id].append(org_id)
+    users = (
+        get_user_model()
+        .objects.filter(pk__in=set(assigned) | set(approver_orgs), is_active=True)
+        .exclude(email="")
+    )
+    sent = 0
+    for user in users:
+        if not cache.add(f"staff-digest:{today.isoformat()}:{user.pk}", 1, timeout=36 * 3600):
+            continue  # already sent today
+        mine = assigned.get(user.pk, [])
+        org_overdue = [r for org in approver_orgs.get(user.pk, []) for r in overdue_by_org[org]]
+        context = {
+            "user": user,
+            "today": today,
+            "due_soon": [r for r in mine if r.due_date >= today],
+            "overdue_mine": [r for r in mine if r.due_date < today],
+            "overdue_org": org_overdue,
+            "days": settings.STAFF_DIGEST_DAYS,
+            "queue_url": public_url(reverse("staff:queue")),
+        }
+        for items in (context["due_soon"], context["overdue_mine"], context["overdue_org"]):
+            for r in items:
+                r.days_left = (r.due_date - today).days
+                r.url = public_url(reverse("staff:detail", kwargs={"reference": r.reference}))
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = " ".join(render_to_string("emails/staff_digest.subject.txt", context).split())
+            text = render_to_string("emails/staff_digest.txt", context)
+            html = render_to_string("emails/staff_digest.html", context)
+        message = EmailMultiAlternatives(
+            subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]
+        )
+        message.attach_alternative(html, "text/html")
+        message.send()
+        sent += 1
+    log_action(action="staff.digest.sent", data={"date": today.isoformat(), "emails": sent})
+    return sent

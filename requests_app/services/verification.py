@@ -1,0 +1,272 @@
+"""Proving control of the e-mail address with a 6-digit code.
+
+A code comes from `secrets`, is bound to one request (its HMAC covers the
+request id), is valid for `VERIFICATION_CODE_TTL_MINUTES`, works once, and is
+void after `VERIFICATION_MAX_ATTEMPTS` wrong tries. Asking for a new code
+voids the old one. The code exists in clear only inside the Celery task that
+creates it and e-mails it: never in the outbox, in Redis or in a log.
+
+The first successful check verifies the request: it enters the staff queue,
+is matched to the organisation's data subjects, and is linked to an earlier
+open request of the same kind from the same address. Later checks (the person
+re-proving their address to see the status) only grant access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from requests_app.models import (
+    OPEN_STATUSES,
+    RequestEvent,
+    RequestStatus,
+    StatusToken,
+    SubjectRequest,
+    VerificationCode,
+)
+from requests_app.services.emails import email_send, public_url
+from requests_app.services.matching import request_match
+from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.requests import SEND_CONFIRMATION, SEND_VERIFICATION
+from requests_app.services.tokens import status_token_issue
+from retention.audit import log_action
+from retention.models import AuditEntry
+
+
+def code_hmac(*, request_id: int, code: str) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"verification:{request_id}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def code_generate() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def verification_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
+    """Create a new code for the request and e-mail it (the Celery task calls this).
+
+    Safe to run twice for one outbox message: the second run finds the code of
+    that message and sends nothing. The code row and the e-mail share one
+    transaction, so a failed send leaves no code behind and the task retries.
+    """
+    with transaction.atomic():
+        request = (
+            SubjectRequest.objects.select_for_update()
+            .select_related("organisation")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:  # purged meanwhile
+            return False
+        if (
+            outbox_message_id is not None
+            and VerificationCode.objects.filter(outbox_message_id=outbox_message_id).exists()
+        ):
+            return False
+        now = timezone.now()
+        VerificationCode.objects.filter(request=request, used_at__isnull=True, void=False).update(
+            void=True
+        )
+        code = code_generate()
+        ttl = settings.VERIFICATION_CODE_TTL_MINUTES
+        VerificationCode.objects.create(
+            request=request,
+            code_hmac=code_hmac(request_id=request.pk, code=code),
+            created_at=now,
+            expires_at=now + timezone.timedelta(minutes=ttl),
+            outbox_message_id=outbox_message_id,
+        )
+        email_send(
+            request=request,
+            template="verification_code",
+            context={"code": code, "ttl_minutes": ttl},
+        )
+        log_action(
+            action="requests.verification.code_sent",
+            organisation=request.organisation,
+            object_type="subject_request",
+            object_id=request.pk,
+        )
+    return True
+
+
+def verification_request_new(*, request: SubjectRequest) -> None:
+    """Queue a new code for the request (the caller has applied the rate limits)."""
+    with transaction.atomic():
+        log_action(
+            action="requests.verification.code_requested",
+            actor_kind=AuditEntry.ActorKind.SUBJECT,
+            organisation=request.organisation,
+            object_type="subject_request",
+            object_id=request.pk,
+        )
+        outbox_enqueue(task_name=SEND_VERIFICATION, payload={"request_id": request.pk})
+
+
+class CodeResult(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"  # 400, tries left
+    EXPIRED = "expired"  # 400: expired, used or replaced; ask for a new one
+    LOCKED = "locked"  # 429: too many wrong tries; ask for a new one
+
+
+class VerificationFailed(Exception):
+    def __init__(self, result: CodeResult, attempts_left: int = 0):
+        self.result = result
+        self.attempts_left = attempts_left
+        super().__init__(result.value)
+
+
+def verification_check(*, request: SubjectRequest, code: str) -> SubjectRequest:
+    """Check a code against the request's latest code; raise `VerificationFailed` if wrong.
+
+    A wrong try is counted (and committed) before the error is raised. The
+    request row and the code row are locked, so parallel guesses are counted
+    one by one and cannot exceed the limit.
+    """
+    maximum = settings.VERIFICATION_MAX_ATTEMPTS
+    with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        row = (
+            VerificationCode.objects.select_for_update()
+            .filter(request=request)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        now = timezone.now()
+        candidate = code_hmac(request_id=request.pk, code=(code or "").strip())
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            result = CodeResult.EXPIRED
+        elif row.void:
+            result = CodeResult.LOCKED if row.attempts >= maximum else CodeResult.EXPIRED
+        elif hmac.compare_digest(row.code_hmac, candidate):
+            row.used_at = now
+            row.save(update_fields=["used_at"])
+            result = CodeResult.OK
+        else:
+            row.attempts += 1
+            row.void = row.attempts >= maximum
+            row.save(update_fields=["attempts", "void"])
+            result = CodeResult.LOCKED if row.void else CodeResult.WRONG
+        _log_check(request, result, row)
+        if result is CodeResult.OK and request.status == RequestStatus.UNVERIFIED:
+            request = _request_verified(request, now)
+    if result is not CodeResult.OK:
+        left = max(0, maximum - row.attempts) if row else 0
+        raise VerificationFailed(result, attempts_left=left)
+    return request
+
+
+def _log_check(request: SubjectRequest, result: CodeResult, row: VerificationCode | None) -> None:
+    log_action(
+        action=f"requests.verification.{result.value}",
+        actor_kind=AuditEntry.ActorKind.SUBJECT,
+        organisation=request.organisation,
+        object_type="subject_request",
+        object_id=request.pk,
+        data={"code_id": row.pk, "attempts": row.attempts} if row else {},
+    )
+
+
+def _duplicate_lock(request: SubjectRequest) -> None:
+    """Serialise verifications of the same (organisation, kind, address)."""
+    key = hashlib.sha256(
+        f"dup:{request.organisation_id}:{request.kind}:{request.email}".encode()
+    ).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(key[:8], "big", signed=True)]
+        )
+
+
+def _request_verified(request: SubjectRequest, now) -> SubjectRequest:
+    _duplicate_lock(request)
+    earlier = (
+        SubjectRequest.objects.filter(
+            organisation_id=request.organisation_id,
+            kind=request.kind,
+            email=request.email,
+            status__in=OPEN_STATUSES,
+            verified_at__isnull=False,
+        )
+        .exclude(pk=request.pk)
+        .order_by("received_at", "id")
+        .first()
+    )
+    request.verified_at = now
+    if earlier is not None:
+        request.status = RequestStatus.LINKED
+        request.linked_to = earlier
+    else:
+        request.status = RequestStatus.NEW
+    request.save(update_fields=["verified_at", "status", "linked_to", "updated_at"])
+    RequestEvent.objects.create(request=request, kind=RequestEvent.Kind.VERIFIED, created_at=now)
+    request_match(request=request)
+    log_action(
+        action="requests.request.verified",
+        actor_kind=AuditEntry.ActorKind.SUBJECT,
+        organisation=request.organisation,
+        object_type="subject_request",
+        object_id=request.pk,
+        data={"match_method": request.match_method, "matches": request.matches.count()},
+    )
+    if earlier is not None:
+        RequestEvent.objects.create(
+            request=request,
+            kind=RequestEvent.Kind.LINKED,
+            created_at=now,
+            data={"reference": earlier.reference},
+        )
+        log_action(
+            action="requests.request.linked",
+            organisation=request.organisation,
+            object_type="subject_request",
+            object_id=request.pk,
+            data={"linked_to": earlier.pk},
+        )
+    outbox_enqueue(task_name=SEND_CONFIRMATION, payload={"request_id": request.pk})
+    return request
+
+
+def confirmation_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
+    """E-mail the confirmation with a single-use status link (the Celery task calls this)."""
+    with transaction.atomic():
+        request = (
+            SubjectRequest.objects.select_for_update(of=("self",))
+            .select_related("organisation", "linked_to")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            return False
+        if (
+            outbox_message_id is not None
+            and StatusToken.objects.filter(outbox_message_id=outbox_message_id).exists()
+        ):
+            return False
+        token, _row = status_token_issue(
+            request=request, kind=StatusToken.Kind.LINK, outbox_message_id=outbox_message_id
+        )
+        email_send(
+            request=request,
+            template="request_confirmed",
+            context={"link_url": public_url(_link_path(request, token))},
+        )
+    return True
+
+
+def _link_path(request: SubjectRequest, token: str) -> str:
+    path = reverse(
+        "requests_public:open_link",
+        kwargs={"org_slug": request.organisation.slug, "reference": request.reference},
+    )
+    return f"{path}?t={token}"

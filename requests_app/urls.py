@@ -1,0 +1,27 @@
+"""URLs of the request workflow: the API under /api/v1/, the public pages under /<org-slug>/.
+
+Included last by portal/urls.py, because `/<org-slug>/` matches any first
+path segment.
+"""
+
+from django.urls import include, path
+
+from requests_app.views import public
+
+public_patterns = (
+    [
+        path("<slug:org_slug>/", public.landing, name="landing"),
+        path("<slug:org_slug>/request/<str:kind>/", public.request_form, name="request_form"),
+        path("<slug:org_slug>/requests/<str:reference>/", public.status, name="status"),
+        path("<slug:org_slug>/requests/<str:reference>/verify/", public.verify, name="verify"),
+        path("<slug:org_slug>/requests/<str:reference>/resend/", public.resend, name="resend"),
+        path("<slug:org_slug>/requests/<str:reference>/open/", public.open_link, name="open_link"),
+    ],
+    "requests_public",
+)
+
+urlpatterns = [
+    path("api/v1/", include("requests_app.api.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include(public_patterns)),
+]

@@ -1,0 +1,305 @@
+"""The public pages: the landing page, the request forms, verification and the status page.
+
+Every view that shows or takes personal data answers `Cache-Control: no-store`
+(`never_cache`). Access to a request's status is granted to the browser
+session only after the person proved their e-mail address (a code, or the
+single-use link from the confirmation e-mail); `_request_for_session` is the
+one place that checks it.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from requests_app import selectors
+from requests_app.forms import FORMS, CodeForm, EmailProofForm, RectificationForm
+from requests_app.models import RequestKind, SubjectRequest
+from requests_app.ratelimit import RateLimited, client_ip, rate_limit_check
+from requests_app.services.requests import reference_normalise, request_submit
+from requests_app.services.tokens import status_token_exchange
+from requests_app.services.verification import (
+    CodeResult,
+    VerificationFailed,
+    verification_check,
+    verification_request_new,
+)
+from retention.models import Organisation
+
+SESSION_KEY = "dsr_access"
+
+
+def _organisation(http_request, slug: str) -> Organisation:
+    """The organisation, or 404; its default language applies until the person chooses one."""
+    organisation = get_object_or_404(Organisation, slug=slug)
+    if settings.LANGUAGE_COOKIE_NAME not in http_request.COOKIES:
+        translation.activate(organisation.default_language)
+        http_request.LANGUAGE_CODE = organisation.default_language
+    return organisation
+
+
+def _request(organisation: Organisation, reference: str) -> SubjectRequest:
+    return get_object_or_404(
+        SubjectRequest.objects.select_related("organisation", "linked_to"),
+        organisation=organisation,
+        reference=reference_normalise(reference),
+    )
+
+
+def _grant(http_request, subject_request: SubjectRequest) -> None:
+    """Let this browser session see the request (and the one it was joined to)."""
+    granted = set(http_request.session.get(SESSION_KEY, []))
+    if not granted:
+        http_request.session.cycle_key()  # a new session id once the person proved who they are
+    granted.add(subject_request.pk)
+    if subject_request.linked_to_id:
+        granted.add(subject_request.linked_to_id)
+    http_request.session[SESSION_KEY] = sorted(granted)
+
+
+def _request_for_session(http_request, organisation, reference) -> SubjectRequest | None:
+    """The request if this session may see it; None when the person must prove their address."""
+    subject_request = _request(organisation, reference)
+    if subject_request.pk in http_request.session.get(SESSION_KEY, []):
+        return subject_request
+    return None
+
+
+def _too_many(http_request, organisation, exc: RateLimited, message: str | None = None):
+    response = render(
+        http_request,
+        "requests_app/public/rate_limited.html",
+        {
+            "organisation": organisation,
+            "retry_after": exc.retry_after,
+            "minutes": max(1, (exc.retry_after + 59) // 60),
+            "message": message,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@never_cache
+def landing(http_request, org_slug: str):
+    organisation = _organisation(http_request, org_slug)
+    return render(
+        http_request,
+        "requests_app/public/landing.html",
+        {
+            "organisation": organisation,
+            "policy": organisation.policy or {},
+            "purposes": selectors.organisation_purposes(organisation),
+            "categories": selectors.organisation_categories(organisation),
+            "recipients": selectors.organisation_recipients(organisation),
+            "rights": selectors.organisation_rights(organisation),
+        },
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def request_form(http_request, org_slug: str, kind: str):
+    organisation = _organisation(http_request, org_slug)
+    if kind not in RequestKind.values:
+        raise Http404
+    form_class = FORMS[kind]
+    if http_request.method == "POST" and "add_rows" in http_request.POST:
+        form = RectificationForm.with_more_rows(http_request.POST, organisation=organisation)
+    elif http_request.method == "POST":
+        try:
+            rate_limit_check(action="submit", ip=client_ip(http_request))
+        except RateLimited as exc:
+            return _too_many(http_request, organisation, exc)
+        form = form_class(http_request.POST, organisation=organisation)
+        if form.is_valid():
+            try:
+                rate_limit_check(action="submit", email=form.cleaned_data["email"])
+            except RateLimited as exc:
+                return _too_many(http_request, organisation, exc)
+            subject_request = request_submit(**form.submission())
+            messages.success(
+                http_request,
+                _("We have received your request and sent a code to your e-mail address."),
+            )
+            return redirect(
+                "requests_public:verify",
+                org_slug=organisation.slug,
+                reference=subject_request.reference,
+            )
+    else:
+        initial = {}
+        if kind == RequestKind.OBJECTION and http_request.GET.get("direct_marketing"):
+            initial["direct_marketing"] = True
+        form = form_class(organisation=organisation, initial=initial)
+    return render(
+        http_request,
+        "requests_app/public/request_form.html",
+        {
+            "organisation": organisation,
+            "form": form,
+            "kind": kind,
+            "kind_label": RequestKind(kind).label,
+        },
+        status=400 if http_request.method == "POST" and form.is_bound and form.errors else 200,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify(http_request, org_slug: str, reference: str):
+    organisation = _organisation(http_request, org_slug)
+    subject_request = _request(organisation, reference)
+    form = CodeForm(http_request.POST or None)
+    status = 200
+    if http_request.method == "POST":
+        try:
+            rate_limit_check(
+                action="verify", ip=client_ip(http_request), email=subject_request.email
+            )
+        except RateLimited as exc:
+            return _too_many(http_request, organisation, exc)
+        if form.is_valid():
+            try:
+                subject_request = verification_check(
+                    request=subject_request, code=form.cleaned_data["code"]
+                )
+            except VerificationFailed as exc:
+                status = 400
+                if exc.result is CodeResult.WRONG:
+                    form.add_error(
+                        "code",
+                        _("The code is not right. Tries left: %(left)d.")
+                        % {"left": exc.attempts_left},
+                    )
+                elif exc.result is CodeResult.LOCKED:
+                    status = 429
+                    form.add_error(
+                        "code",
+                        _("Too many wrong tries: this code no longer works. Ask for a new code."),
+                    )
+                else:
+                    form.add_error(
+                        "code",
+                        _("The code has expired or was already used. Ask for a new code."),
+                    )
+            else:
+                _grant(http_request, subject_request)
+                return redirect(
+                    "requests_public:status",
+                    org_slug=organisation.slug,
+                    reference=subject_request.reference,
+                )
+        else:
+            status = 400
+    return render(
+        http_request,
+        "requests_app/public/verify.html",
+        {"organisation": organisation, "subject_request": subject_request, "form": form},
+        status=status,
+    )
+
+
+@never_cache
+@require_POST
+def resend(http_request, org_slug: str, reference: str):
+    organisation = _organisation(http_request, org_slug)
+    subject_request = _request(organisation, reference)
+    try:
+        rate_limit_check(action="resend", ip=client_ip(http_request), email=subject_request.email)
+    except RateLimited as exc:
+        return _too_many(http_request, organisation, exc)
+    verification_request_new(request=subject_request)
+    messages.success(http_request, _("We have sent a new code. The old code no longer works."))
+    return redirect("requests_public:verify", org_slug=organisation.slug, reference=reference)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def status(http_request, org_slug: str, reference: str):
+    organisation = _organisation(http_request, org_slug)
+    subject_request = _request_for_session(http_request, organisation, reference)
+    if subject_request is not None:
+        return render(
+            http_request,
+            "requests_app/public/status.html",
+            {
+                "organisation": organisation,
+                "subject_request": subject_request,
+                "events": subject_request.events.all(),
+                "pauses": subject_request.pauses.all(),
+                "linked_requests": subject_request.linked_requests.all(),
+            },
+        )
+    # Not (yet) allowed: the person proves their address again with a fresh code.
+    subject_request = _request(organisation, reference)
+    form = EmailProofForm(http_request.POST or None)
+    if http_request.method == "POST" and form.is_valid():
+        try:
+            rate_limit_check(
+                action="resend", ip=client_ip(http_request), email=form.cleaned_data["email"]
+            )
+        except RateLimited as exc:
+            return _too_many(http_request, organisation, exc)
+        if hmac.compare_digest(form.cleaned_data["email"].encode(), subject_request.email.encode()):
+            verification_request_new(request=subject_request)
+        # The same answer either way: the page does not tell whether the address matched.
+        messages.info(
+            http_request,
+            _("If the address is the one in the request, we have sent a code to it."),
+        )
+        return redirect(
+            "requests_public:verify",
+            org_slug=organisation.slug,
+            reference=subject_request.reference,
+        )
+    return render(
+        http_request,
+        "requests_app/public/prove_email.html",
+        {"organisation": organisation, "subject_request": subject_request, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def open_link(http_request, org_slug: str, reference: str):
+    """The link in the confirmation e-mail: a button exchanges its token for a session.
+
+    GET only shows the button (mail scanners that follow links do not use up
+    the token); POST exchanges it once and redirects to the status page, so
+    the token leaves the address bar.
+    """
+    organisation = _organisation(http_request, org_slug)
+    subject_request = _request(organisation, reference)
+    if http_request.method == "POST":
+        if status_token_exchange(request=subject_request, token=http_request.POST.get("t", "")):
+            _grant(http_request, subject_request)
+        else:
+            messages.error(
+                http_request,
+                _("This link has expired or was already used. Confirm your e-mail address again."),
+            )
+        return redirect(
+            "requests_public:status",
+            org_slug=organisation.slug,
+            reference=subject_request.reference,
+        )
+    return render(
+        http_request,
+        "requests_app/public/open_link.html",
+        {
+            "organisation": organisation,
+            "subject_request": subject_request,
+            "token": http_request.GET.get("t", ""),
+        },
+    )

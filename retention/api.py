@@ -1,0 +1,251 @@
+"""The record-store API for an organisation's own systems.
+
+Authenticated with an organisation API token (`Authorization: Bearer ...`,
+created with `python manage.py create_api_token SLUG NAME`); everything it
+reads or writes belongs to that token's organisation.
+
+- `POST /api/v1/store/subjects`: upsert subjects with their identifiers,
+  records and disclosures (the `import_records` line format, without
+  `organisation`; one object or a list of up to 500).
+- `GET /api/v1/store/processing-check?subject=EXTERNAL_ID&purpose=KEY`:
+  "may I process this subject for this purpose?"
+- `GET /api/v1/store/marketing-audience?purpose=KEY`: the subjects that may
+  receive marketing for the purpose, never anyone on the suppression list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from retention.models import (
+    DataSubject,
+    OrganisationApiToken,
+    ProcessingStop,
+    Purpose,
+    Record,
+    SubjectIdentifier,
+    Suppression,
+)
+from retention.services.records import records_import
+from retention.services.rights import processing_check, suppression_hash
+
+MAX_SUBJECTS_PER_CALL = 500
+
+
+def api_token_create(*, organisation, name: str) -> str:
+    """A new token for the organisation's systems; only its hash is stored."""
+    token = "dsr_" + secrets.token_urlsafe(32)
+    OrganisationApiToken.objects.create(
+        organisation=organisation, name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()
+    )
+    return token
+
+
+class OrganisationTokenAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword:
+            return None
+        if len(header) != 2:
+            raise AuthenticationFailed("Malformed Authorization header.")
+        digest = hashlib.sha256(header[1]).hexdigest()
+        token = (
+            OrganisationApiToken.objects.select_related("organisation")
+            .filter(token_hash=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if token is None:
+            raise AuthenticationFailed("Invalid or revoked token.")
+        OrganisationApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return (None, token)
+
+    def authenticate_header(self, request):
+        return "Bearer"
+
+
+class OrganisationTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "retention.api.OrganisationTokenAuthentication"
+    name = "organisationToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An organisation API token (manage.py create_api_token).",
+        }
+
+
+class HasOrganisationToken(BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.auth, OrganisationApiToken)
+
+
+class OrganisationTokenThrottle(SimpleRateThrottle):
+    rate = "600/min"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, OrganisationApiToken):
+            return f"throttle:store:{request.auth.pk}"
+        return self.get_ident(request)
+
+
+class StoreView(APIView):
+    authentication_classes = [OrganisationTokenAuthentication]
+    permission_classes = [HasOrganisationToken]
+    throttle_classes = [OrganisationTokenThrottle]
+
+    def organisation(self, request):
+        return request.auth.organisation
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class SubjectUpsertView(StoreView):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=inline_serializer(
+            "SubjectUpsertResult",
+            {
+                "subjects_created": serializers.IntegerField(),
+                "subjects_updated": serializers.IntegerField(),
+                "records_created": serializers.IntegerField(),
+                "records_updated": serializers.IntegerField(),
+                "disclosures_created": serializers.IntegerField(),
+                "invalid": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        summary="Upsert subjects with their identifiers, records and disclosures",
+    )
+    def post(self, request):
+        items = request.data if isinstance(request.data, list) else [request.data]
+        if not items or len(items) > MAX_SUBJECTS_PER_CALL:
+            raise ValidationError(f"Send between 1 and {MAX_SUBJECTS_PER_CALL} subjects.")
+        slug = self.organisation(request).slug
+        lines = []
+        for index, item in enumerate(items, start=1):
+            if not isinstance(item, dict):
+                raise ValidationError({"invalid": [{"item": index, "reason": "not an object"}]})
+            if item.get("organisation", slug) != slug:
+                raise ValidationError(
+                    {"invalid": [{"item": index, "reason": "organisation is not yours"}]}
+                )
+            lines.append((index, json.dumps({**item, "organisation": slug})))
+        result = records_import(organisation_lines=lines)
+        body = {
+            "subjects_created": result.counts.subjects_created,
+            "subjects_updated": result.counts.subjects_updated,
+            "records_created": result.counts.records_created,
+            "records_updated": result.counts.records_updated,
+            "disclosures_created": result.counts.disclosures_created,
+            "invalid": [{"item": n, "reason": reason} for n, reason in result.invalid],
+        }
+        code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST
+        if result.invalid and len(result.invalid) < len(items):
+            code = status.HTTP_207_MULTI_STATUS
+        return Response(body, status=code)
+
+
+def _purpose(request, organisation) -> Purpose:
+    key = request.query_params.get("purpose", "")
+    purpose = Purpose.objects.filter(organisation=organisation, key=key).first()
+    if purpose is None:
+        raise NotFound("Unknown purpose.")
+    return purpose
+
+
+class ProcessingCheckView(StoreView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("subject", str, required=True, description="your external id"),
+            OpenApiParameter("purpose", str, required=True, description="purpose key"),
+        ],
+        responses=inline_serializer(
+            "ProcessingAnswer",
+            {"allowed": serializers.BooleanField(), "reason": serializers.CharField()},
+        ),
+        summary="May this subject's data be processed for this purpose?",
+    )
+    def get(self, request):
+        organisation = self.organisation(request)
+        purpose = _purpose(request, organisation)
+        subject = DataSubject.objects.filter(
+            organisation=organisation, external_id=request.query_params.get("subject", "")
+        ).first()
+        answer = processing_check(organisation=organisation, subject=subject, purpose=purpose)
+        return Response({"allowed": answer.allowed, "reason": answer.reason})
+
+
+class AudiencePagination(CursorPagination):
+    page_size = 500
+    ordering = "pk"
+
+
+class MarketingAudienceView(StoreView):
+    @extend_schema(
+        parameters=[OpenApiParameter("purpose", str, required=True)],
+        responses=inline_serializer(
+            "MarketingAudience",
+            {"results": serializers.ListField(child=serializers.DictField())},
+        ),
+        summary="Subjects who may receive marketing for a purpose (suppressed never included)",
+    )
+    def get(self, request):
+        organisation = self.organisation(request)
+        purpose = _purpose(request, organisation)
+        if not purpose.direct_marketing:
+            raise ValidationError("Not a direct-marketing purpose.")
+        usable = Record.objects.filter(
+            subject=OuterRef("pk"), purpose=purpose, restricted_at__isnull=True
+        )
+        stopped = ProcessingStop.objects.filter(subject=OuterRef("pk"), purpose=purpose)
+        subjects = (
+            DataSubject.objects.filter(organisation=organisation)
+            .filter(Exists(usable))
+            .exclude(Exists(stopped))
+        )
+        paginator = AudiencePagination()
+        page = paginator.paginate_queryset(subjects, request, view=self)
+        contacts: dict[int, list[tuple[str, str]]] = {}
+        for subject_id, kind, value in SubjectIdentifier.objects.filter(
+            subject__in=page, kind__in=["email", "phone"]
+        ).values_list("subject_id", "kind", "value"):
+            contacts.setdefault(subject_id, []).append((kind, value))
+        suppressed = set(
+            Suppression.objects.filter(organisation=organisation).values_list(
+                "value_hash", flat=True
+            )
+        )
+        results = []
+        for subject in page:
+            mine = contacts.get(subject.pk, [])
+            if any(suppression_hash(kind=k, value=v) in suppressed for k, v in mine):
+                continue
+            results.append(
+                {
+                    "subject": subject.external_id,
+                    "email": [v for k, v in mine if k == "email"],
+                    "phone": [v for k, v in mine if k == "phone"],
+                }
+            )
+        return paginator.get_paginated_response(results)

@@ -1,0 +1,21 @@
+"""Create an API token for an organisation's own systems (shown once)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retention.api import api_token_create
+from retention.models import Organisation
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("organisation", metavar="SLUG")
+        parser.add_argument("name", help="what the token is for, e.g. 'CRM'")
+
+    def handle(self, *args, organisation, name, **options):
+        org = Organisation.objects.filter(slug=organisation).first()
+        if org is None:
+            raise CommandError(f"No organisation with the slug {organisation!r}")
+        token = api_token_create(organisation=org, name=name)
+        self.stdout.write(f"Token for {org.slug} ({name}), shown only once:\n{token}")

@@ -1,0 +1,80 @@
+"""The morning digest: handlers get theirs due within 7 days and overdue; approvers the overdue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import time_machine
+from celery.schedules import crontab
+from django.conf import settings
+from django.core import mail
+
+from requests_app.services.staff_digest import deadline_digest_send
+from requests_app.staff_tasks import deadline_digest
+from tests.requests_app.staff_base import *  # noqa: F403
+from tests.requests_app.staff_base import make_request
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+MORNING = dt.datetime(2025, 5, 12, 7, 0, tzinfo=STOCKHOLM)  # a Monday
+
+
+def received_for_due(due: dt.date) -> dt.datetime:
+    """A receipt time whose due date is `due` (one month earlier; all working days here)."""
+    return dt.datetime(due.year, due.month - 1, due.day, 10, tzinfo=STOCKHOLM)
+
+
+def mail_to(user):
+    return [m for m in mail.outbox if m.to == [user.email]]
+
+
+def test_handlers_get_their_soon_due_and_overdue_requests_and_approvers_the_overdue(org, staff):
+    with time_machine.travel(MORNING - dt.timedelta(days=60), tick=False):
+        pass
+    overdue = make_request(
+        org, received_at=received_for_due(dt.date(2025, 5, 8)), assignee=staff["handler"]
+    )
+    soon = make_request(
+        org, received_at=received_for_due(dt.date(2025, 5, 16)), assignee=staff["handler"]
+    )
+    later = make_request(
+        org, received_at=received_for_due(dt.date(2025, 6, 10)), assignee=staff["handler"]
+    )
+    unassigned_overdue = make_request(org, received_at=received_for_due(dt.date(2025, 5, 7)))
+    closed = make_request(
+        org,
+        received_at=received_for_due(dt.date(2025, 5, 6)),
+        assignee=staff["handler"],
+        status="completed",
+    )
+    with time_machine.travel(MORNING, tick=False):
+        sent = deadline_digest_send()
+    handler_mail = mail_to(staff["handler"])
+    assert len(handler_mail) == 1
+    body = handler_mail[0].body
+    assert overdue.reference in body and soon.reference in body
+    assert later.reference not in body and closed.reference not in body
+    assert unassigned_overdue.reference not in body
+    assert "Anna" not in body and "anna@example.org" not in body  # no requester's data
+    for role in ("approver", "admin"):
+        body = mail_to(staff[role])[0].body
+        assert overdue.reference in body and unassigned_overdue.reference in body
+        assert soon.reference not in body
+    assert mail_to(staff["viewer"]) == []
+    assert sent == 3
+
+
+def test_the_digest_is_sent_once_a_day(org, staff):
+    make_request(org, received_at=received_for_due(dt.date(2025, 5, 13)), assignee=staff["handler"])
+    with time_machine.travel(MORNING, tick=False):
+        assert deadline_digest.run() == 1
+        assert deadline_digest.run() == 0
+    with time_machine.travel(MORNING + dt.timedelta(days=1), tick=False):
+        assert deadline_digest.run() == 1
+
+
+def test_the_digest_runs_every_morning_at_seven_stockholm_time():
+    entry = settings.CELERY_BEAT_SCHEDULE["staff-deadline-digest"]
+    assert entry["task"] == "requests_app.tasks.deadline_digest"
+    assert entry["schedule"] == crontab(hour=7, minute=0)
+    assert settings.CELERY_TIMEZONE == "Europe/Stockholm"

@@ -1,0 +1,102 @@
+"""The dashboard, the CSV request register, and the audit chain status for admins."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from zoneinfo import ZoneInfo
+
+import time_machine
+from django.db import connection
+from django.urls import reverse
+
+from requests_app.models import RequestStatus
+from requests_app.services import staff as svc
+from requests_app.staff_selectors import organisation_report
+from retention.models import AuditEntry
+from tests.requests_app.staff_base import *  # noqa: F403
+from tests.requests_app.staff_base import make_request
+
+S = RequestStatus
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def _closed_requests(org, staff):
+    """Three requests received 1 March: closed after 4 days, 10 days, and late (45 days)."""
+    received = dt.datetime(2025, 3, 3, 10, tzinfo=STOCKHOLM)
+    requests = [make_request(org, received_at=received, email=f"{i}@example.org") for i in range(3)]
+    for r, days in zip(requests, [4, 10, 45], strict=True):
+        with time_machine.travel(received + dt.timedelta(days=days), tick=False):
+            svc.request_cancel(request=r, actor=staff["handler"])
+    return requests
+
+
+def test_the_report_counts_open_overdue_on_time_share_and_median(org, staff):
+    _closed_requests(org, staff)
+    make_request(org, kind="access")
+    make_request(
+        org,
+        kind="erasure",
+        status=S.AWAITING_SUBJECT,
+        received_at=dt.datetime(2025, 1, 2, tzinfo=STOCKHOLM),
+    )
+    report = organisation_report(
+        organisation=org, start=dt.date(2025, 3, 1), end=dt.date(2025, 4, 30)
+    )
+    assert report.open_total == 2
+    assert report.overdue == 1
+    assert {(r["kind"], r["status"], r["count"]) for r in report.open_by_kind_status} == {
+        ("access", "new", 1),
+        ("erasure", "awaiting_subject", 1),
+    }
+    assert report.closed == 3
+    assert report.closed_on_time == 2
+    assert abs(report.on_time_share - 2 / 3) < 1e-9
+    assert report.median_days_to_close == 10.0
+
+
+def test_the_dashboard_page(org, staff, staff_client):
+    _closed_requests(org, staff)
+    response = staff_client(staff["viewer"]).get(
+        reverse("staff:dashboard", kwargs={"org_slug": org.slug}),
+        {"start": "2025-03-01", "end": "2025-04-30"},
+    )
+    assert response.status_code == 200
+    assert response.context["report"].closed == 3
+
+
+def test_the_register_csv_has_no_personal_data_beyond_the_reference(org, staff, staff_client):
+    requests = _closed_requests(org, staff)
+    response = staff_client(staff["viewer"]).get(
+        reverse("staff:register_csv", kwargs={"org_slug": org.slug}),
+        {"start": "2025-03-01", "end": "2025-03-31"},
+    )
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0][0] == "reference"
+    assert {r[0] for r in rows[1:]} == {r.reference for r in requests}
+    assert "@" not in body and "Anna" not in body and "Andersson" not in body
+    assert AuditEntry.objects.filter(action="requests.register.exported").count() == 1
+
+
+def test_admins_see_when_the_audit_chain_is_broken(org, staff, staff_client):
+    make_request(org)
+    svc.request_note_add(
+        request=make_request(org, email="z@example.org"), actor=staff["handler"], body="x"
+    )
+    client = staff_client(staff["admin"])
+    url = reverse("staff:audit", kwargs={"org_slug": org.slug})
+    assert client.get(url).context["status"].ok
+    entry = AuditEntry.objects.order_by("id").first()
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            "ALTER TABLE retention_auditentry DISABLE TRIGGER retention_auditentry_append_only"
+        )
+        cursor.execute("UPDATE retention_auditentry SET action = 'x' WHERE id = %s", [entry.pk])
+        cursor.execute(
+            "ALTER TABLE retention_auditentry ENABLE TRIGGER retention_auditentry_append_only"
+        )
+    status = client.get(url).context["status"]
+    assert not status.ok and status.first_broken_id == entry.pk

@@ -1,0 +1,88 @@
+"""The retention pages: what will expire, legal holds (approver, re-authenticated), sweeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.urls import reverse
+from django.utils import timezone
+
+from retention.models import AuditEntry, LegalHold, Record, SweepRun
+from tests.requests_app.staff_base import *  # noqa: F403
+from tests.requests_app.staff_base import make_request, make_subject_with_records
+
+
+def _expiring(org):
+    request = make_request(org)
+    subject = make_subject_with_records(request, records=4)
+    now = timezone.now()
+    ids = list(Record.objects.filter(subject=subject).order_by("id").values_list("id", flat=True))
+    rule = org.retention_rules.order_by("key").first()
+    for record_id, days in zip(ids, [0.01, 3, 20, 90], strict=True):
+        Record.objects.filter(pk=record_id).update(
+            expires_at=now + dt.timedelta(days=days), rule=rule
+        )
+    return subject, ids, rule
+
+
+def test_the_forecast_counts_per_rule_with_record_ids_as_examples(org, staff, staff_client):
+    subject, ids, rule = _expiring(org)
+    response = staff_client(staff["viewer"]).get(
+        reverse("staff:retention", kwargs={"org_slug": org.slug})
+    )
+    (forecast,) = response.context["forecast"]
+    assert forecast.rule_key == rule.key
+    assert forecast.week == 2 and forecast.month == 3
+    assert forecast.tonight in (0, 1)  # depends on the time of day
+    assert [i for i, _cat in forecast.examples] == ids[:3]
+    assert "Anna" not in response.content.decode()
+    # A hold takes the subject's records out of the forecast.
+    LegalHold.objects.create(organisation=org, subject=subject, reason="dispute")
+    response = staff_client(staff["viewer"]).get(
+        reverse("staff:retention", kwargs={"org_slug": org.slug})
+    )
+    assert response.context["forecast"] == []
+
+
+def test_an_approver_places_and_lifts_a_hold(org, staff, staff_client):
+    client = staff_client(staff["approver"])
+    url = reverse("staff:hold_place", kwargs={"org_slug": org.slug})
+    assert client.post(url, {"reason": "Tax audit 2025"}).status_code == 302
+    hold = LegalHold.objects.get()
+    assert hold.set_by == staff["approver"]
+    stale = staff_client(staff["approver"], reauth_age=3600)
+    lift = reverse("staff:hold_lift", kwargs={"org_slug": org.slug, "hold_id": hold.pk})
+    response = stale.post(lift)
+    assert response["Location"].startswith(reverse("staff:reauth"))
+    hold.refresh_from_db()
+    assert hold.lifted_at is None
+    client.post(lift)
+    hold.refresh_from_db()
+    assert hold.lifted_by == staff["approver"]
+
+
+def test_starting_a_sweep_enqueues_it_after_commit(
+    org, staff, staff_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    calls = []
+    from retention import tasks
+
+    monkeypatch.setattr(tasks.sweep_organisation, "delay", lambda *a, **k: calls.append((a, k)))
+    client = staff_client(staff["approver"])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(reverse("staff:sweep_start", kwargs={"org_slug": org.slug}))
+    assert calls == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert calls == [((org.pk,), {"trigger": "staff", "user_id": staff["approver"].pk})]
+    assert AuditEntry.objects.filter(action="retention.sweep.requested").exists()
+
+
+def test_sweep_history_and_progress(org, staff, staff_client):
+    SweepRun.objects.create(
+        organisation=org, trigger="staff", cutoff=timezone.now(), expected=10, processed=4
+    )
+    response = staff_client(staff["viewer"]).get(
+        reverse("staff:retention", kwargs={"org_slug": org.slug})
+    )
+    assert "4 / 10" in response.content.decode()

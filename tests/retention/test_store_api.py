@@ -1,0 +1,103 @@
+"""The record-store API for the organisations' own systems."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from retention.api import api_token_create
+from retention.models import DataSubject
+from retention.services.rights import marketing_objection
+
+COLLECTED = "2026-03-01T10:00:00+01:00"
+
+
+@pytest.fixture
+def store(organisations):
+    """An API client holding FRAMSTEGET's token."""
+    client = APIClient()
+    token = api_token_create(organisation=organisations["framsteget"], name="CRM")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def subject_body(org, external_id: str, email: str) -> dict:
+    marketing = org.purposes.filter(direct_marketing=True).first()
+    category = marketing.categories.first()
+    return {
+        "external_id": external_id,
+        "identifiers": {"email": [email]},
+        "records": [
+            {
+                "external_id": f"{external_id}-m",
+                "category": category.key,
+                "purpose": marketing.key,
+                "data": {category.fields[0]: "x"},
+                "source": "provided",
+                "collected_at": COLLECTED,
+            }
+        ],
+    }
+
+
+def test_it_refuses_calls_without_a_valid_token(organisations):
+    client = APIClient()
+    assert client.get("/api/v1/store/processing-check").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION="Bearer dsr_nonsense")
+    assert client.get("/api/v1/store/processing-check").status_code == 401
+
+
+def test_it_upserts_subjects_and_reports_invalid_items(store, organisations):
+    org = organisations["framsteget"]
+    good = subject_body(org, "crm-1", "ada@example.se")
+    bad = {**subject_body(org, "crm-2", "bea@example.se"), "records": [{"category": "nope"}]}
+    response = store.post("/api/v1/store/subjects", [good, bad], format="json")
+    assert response.status_code == 207
+    assert response.json()["subjects_created"] == 1
+    assert [i["item"] for i in response.json()["invalid"]] == [2]
+    assert response["Cache-Control"] == "no-store"
+    again = store.post("/api/v1/store/subjects", good, format="json")
+    assert again.status_code == 200 and again.json()["subjects_created"] == 0
+
+
+def test_it_cannot_write_into_another_organisation(store, organisations):
+    body = {**subject_body(organisations["framsteget"], "x", "x@example.se")}
+    body["organisation"] = "expektra"
+    assert store.post("/api/v1/store/subjects", body, format="json").status_code == 400
+    assert not DataSubject.objects.filter(organisation__slug="expektra").exists()
+
+
+def test_the_processing_check_says_no_after_a_marketing_objection(store, organisations):
+    org = organisations["framsteget"]
+    store.post(
+        "/api/v1/store/subjects", subject_body(org, "crm-1", "ada@example.se"), format="json"
+    )
+    purpose = org.purposes.filter(direct_marketing=True).first().key
+    url = f"/api/v1/store/processing-check?subject=crm-1&purpose={purpose}"
+    assert store.get(url).json() == {"allowed": True, "reason": "allowed"}
+    subject = DataSubject.objects.get(organisation=org, external_id="crm-1")
+    marketing_objection(organisation=org, subject_ids=[subject.pk])
+    assert store.get(url).json()["allowed"] is False
+
+
+def test_another_organisations_subject_is_unknown_here(store, organisations):
+    expektra = organisations["expektra"]
+    DataSubject.objects.create(organisation=expektra, external_id="shared-id")
+    purpose = organisations["framsteget"].purposes.first().key
+    response = store.get(f"/api/v1/store/processing-check?subject=shared-id&purpose={purpose}")
+    assert response.json() == {"allowed": False, "reason": "no_data"}
+
+
+def test_the_marketing_audience_never_includes_a_suppressed_subject(store, organisations):
+    org = organisations["framsteget"]
+    for n, email in enumerate(["ada@example.se", "bea@example.se", "cia@example.se"]):
+        store.post("/api/v1/store/subjects", subject_body(org, f"crm-{n}", email), format="json")
+    bea = DataSubject.objects.get(organisation=org, external_id="crm-1")
+    marketing_objection(organisation=org, subject_ids=[bea.pk])
+    # Imported again later by the CRM: still suppressed.
+    store.post(
+        "/api/v1/store/subjects", subject_body(org, "crm-9", "Bea@Example.se"), format="json"
+    )
+    purpose = org.purposes.filter(direct_marketing=True).first().key
+    response = store.get(f"/api/v1/store/marketing-audience?purpose={purpose}")
+    assert response.status_code == 200
+    emails = {e for r in response.json()["results"] for e in r["email"]}
+    assert emails == {"ada@example.se", "cia@example.se"}
