@@ -64,25 +64,35 @@ END
 EXPIRY_SQL = expiry_sql("rr")
 
 # The rule for a record: a rule that names the record's category in
-# `applies_to`, else the purpose's rule. Records already moved on to an
-# overriding rule (bookkeeping) keep it.
-RULE_SQL = """
+# `applies_to`, else the purpose's rule.
+PURPOSE_RULE_SQL = "(SELECT p.retention_rule_id FROM retention_purpose p WHERE p.id = r.purpose_id)"
+RULE_SQL = f"""
 COALESCE(
     (SELECT rc.retentionrule_id
        FROM retention_retentionrule_applies_to_categories rc
        JOIN retention_retentionrule cr ON cr.id = rc.retentionrule_id
       WHERE rc.datacategory_id = r.category_id
-      ORDER BY (cr.id = p.retention_rule_id) DESC, cr.key
+      ORDER BY (cr.id = {PURPOSE_RULE_SQL}) DESC, cr.key
       LIMIT 1),
-    p.retention_rule_id)
+    {PURPOSE_RULE_SQL})
+"""
+
+# Anonymised records and records a sweep restricted are done: no expiry.
+RECORD_EXPIRY_SQL = f"""
+CASE WHEN r.anonymised_at IS NOT NULL OR r.restriction_ground = 'retention'
+     THEN NULL
+     ELSE {EXPIRY_SQL}
+END
 """
 
 
 def records_refresh(*, organisation: Organisation, record_ids: list[int] | None = None) -> int:
-    """Reassign rules and recompute expiries; return the number of records changed.
+    """Reassign rules and recompute expiries; return the number of row updates.
 
-    One UPDATE per call whatever the number of records. Only rows whose rule
-    or expiry actually changes are written.
+    Two UPDATEs per call whatever the number of records, each a single pass
+    over the organisation's records (no self-join): first the rule, then the
+    expiry. Records already moved on to an overriding rule (bookkeeping) keep
+    it. Only rows whose rule or expiry actually changes are written.
     """
     params: list = [organisation.pk]
     only = ""
@@ -92,36 +102,26 @@ def records_refresh(*, organisation: Organisation, record_ids: list[int] | None 
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH target AS (
-                SELECT r.id,
-                       CASE WHEN r.rule_id IN (SELECT from_retentionrule_id
-                                                 FROM retention_retentionrule_overrides)
-                            THEN r.rule_id
-                            ELSE {RULE_SQL}
-                       END AS rule_id
-                  FROM retention_record r
-                  JOIN retention_purpose p ON p.id = r.purpose_id
-                 WHERE r.organisation_id = %s {only}
-            ),
-            computed AS (
-                SELECT r.id, t.rule_id,
-                       CASE WHEN r.anonymised_at IS NOT NULL
-                                 OR r.restriction_ground = 'retention'
-                            THEN NULL
-                            ELSE {EXPIRY_SQL}
-                       END AS expires_at
-                  FROM retention_record r
-                  JOIN target t ON t.id = r.id
-                  JOIN retention_retentionrule rr ON rr.id = t.rule_id
-                  JOIN retention_organisation o ON o.id = r.organisation_id
-            )
             UPDATE retention_record r
-               SET rule_id = c.rule_id, expires_at = c.expires_at
-              FROM computed c
-             WHERE r.id = c.id
-               AND (r.rule_id IS DISTINCT FROM c.rule_id
-                    OR r.expires_at IS DISTINCT FROM c.expires_at)
+               SET rule_id = {RULE_SQL}
+             WHERE r.organisation_id = %s {only}
+               AND (r.rule_id IS NULL
+                    OR r.rule_id NOT IN (SELECT from_retentionrule_id
+                                           FROM retention_retentionrule_overrides))
+               AND r.rule_id IS DISTINCT FROM {RULE_SQL}
             """,
             params,
         )
-        return cursor.rowcount
+        changed = cursor.rowcount
+        cursor.execute(
+            f"""
+            UPDATE retention_record r
+               SET expires_at = {RECORD_EXPIRY_SQL}
+              FROM retention_retentionrule rr, retention_organisation o
+             WHERE rr.id = r.rule_id AND o.id = r.organisation_id
+               AND r.organisation_id = %s {only}
+               AND r.expires_at IS DISTINCT FROM {RECORD_EXPIRY_SQL}
+            """,
+            params,
+        )
+        return changed + cursor.rowcount
