@@ -753,6 +753,14 @@ class Bench:
         cursor.close()
         return steps
 
+    @classmethod
+    def dataset_generate(cls, records: int, cutoff: dt.datetime) -> dict:
+        """The benchmark's data set in the current database (other benchmarks reuse it)."""
+        generator = cls.__new__(cls)
+        generator.args = argparse.Namespace(records=records)
+        generator.cutoff = cutoff
+        return generator._generate()
+
     @staticmethod
     def _event(start: str) -> str:
         return f"CASE WHEN m.start_event = '{start}' AND NOT e.open THEN e.ev END"

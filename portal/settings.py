@@ -107,6 +107,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files keep their caching: CSP and no-store.
+    "portal.security.SecurityHeadersMiddleware",
+    "portal.security.RefuseNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -223,6 +226,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Content-Security-Policy and Cache-Control: no-store on every answer: portal/security.py.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -235,6 +241,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -378,5 +385,49 @@ CELERY_BEAT_SCHEDULE = {
     "staff-deadline-digest": {
         "task": "requests_app.tasks.deadline_digest",
         "schedule": crontab(hour=7, minute=0),
+    },
+}
+
+# --- Access and portability packages (requests_app.services.packages) ----------------
+# Workers build them encrypted at rest under PACKAGE_DIR, which the web processes
+# must see too (docker compose: the shared `var` volume). A released package can be
+# downloaded for PACKAGE_TTL_DAYS, only by a person who proved their e-mail address
+# with a fresh code within PACKAGE_DOWNLOAD_PROOF_MINUTES; beat deletes expired files.
+PACKAGE_DIR = Path(_get("PACKAGE_DIR", env.path, default=str(VAR_DIR / "packages")))
+PACKAGE_TTL_DAYS = _get("PACKAGE_TTL_DAYS", env.int, default=7)
+PACKAGE_DOWNLOAD_PROOF_MINUTES = _get("PACKAGE_DOWNLOAD_PROOF_MINUTES", env.int, default=10)
+PACKAGE_EXPIRY_INTERVAL = _get("PACKAGE_EXPIRY_INTERVAL", env.int, default=900)
+for _name in ("PACKAGE_TTL_DAYS", "PACKAGE_DOWNLOAD_PROOF_MINUTES", "PACKAGE_EXPIRY_INTERVAL"):
+    if vars()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}: must be a positive number")
+# AES-256-GCM keys, base64url of 32 bytes (`python manage.py package_key`); several,
+# comma-separated, for rotation: the first encrypts, every one decrypts. Unset: a key
+# derived from SECRET_KEY (HKDF), so changing SECRET_KEY makes open packages unreadable.
+import base64  # noqa: E402
+
+PACKAGE_ENCRYPTION_KEYS = []
+for _key in _secret("PACKAGE_ENCRYPTION_KEY").split(","):
+    if not _key.strip():
+        continue
+    try:
+        _raw = base64.urlsafe_b64decode(_key.strip() + "=" * (-len(_key.strip()) % 4))
+    except ValueError:
+        _raw = b""
+    if len(_raw) != 32:
+        raise ImproperlyConfigured(
+            "PACKAGE_ENCRYPTION_KEY: each key is 32 random bytes, base64url-encoded "
+            "(make one with `python manage.py package_key`)"
+        )
+    PACKAGE_ENCRYPTION_KEYS.append(_raw)
+CELERY_IMPORTS = [*vars().get("CELERY_IMPORTS", []), "requests_app.package_tasks"]
+CELERY_BEAT_SCHEDULE = {
+    **vars().get("CELERY_BEAT_SCHEDULE", {}),
+    "requests-packages-expire": {
+        "task": "requests_app.tasks.packages_expire",
+        "schedule": float(PACKAGE_EXPIRY_INTERVAL),
+    },
+    "requests-packages-resume": {
+        "task": "requests_app.tasks.packages_resume",
+        "schedule": float(JOB_RECLAIM_INTERVAL),
     },
 }

@@ -8,12 +8,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from requests_app.deadlines import MAX_EXTENSION_MONTHS
+from requests_app.forms import AccessibleFormMixin
 from requests_app.models import IdentityMethod, RefusalReason, RequestKind, RequestStatus
 from requests_app.permissions import QUEUE_STATUSES
 from retention.models import StaffMembership
 
 
-class LoginForm(forms.Form):
+class LoginForm(AccessibleFormMixin, forms.Form):
     username = forms.CharField(label=_("User name"), max_length=150)
     password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, max_length=500)
 
@@ -21,7 +22,7 @@ class LoginForm(forms.Form):
         return self.cleaned_data["username"].strip()
 
 
-class CodeForm(forms.Form):
+class CodeForm(AccessibleFormMixin, forms.Form):
     code = forms.CharField(
         label=_("Six-digit code from your authenticator app"),
         max_length=10,
@@ -35,7 +36,7 @@ class CodeForm(forms.Form):
         return code
 
 
-class ReauthForm(forms.Form):
+class ReauthForm(AccessibleFormMixin, forms.Form):
     password = forms.CharField(
         label=_("Password"), widget=forms.PasswordInput, required=False, max_length=500
     )
@@ -60,7 +61,7 @@ def _status_choices():
     ]
 
 
-class QueueFilterForm(forms.Form):
+class QueueFilterForm(AccessibleFormMixin, forms.Form):
     organisation = forms.ChoiceField(label=_("Organisation"), required=False)
     kind = forms.ChoiceField(
         label=_("Type"), required=False, choices=[("", _("All types")), *RequestKind.choices]
@@ -85,7 +86,7 @@ class QueueFilterForm(forms.Form):
         ]
 
 
-class AssignForm(forms.Form):
+class AssignForm(AccessibleFormMixin, forms.Form):
     assignee = forms.ModelChoiceField(label=_("Assign to"), queryset=None)
 
     def __init__(self, *args, assignees, **kwargs):
@@ -93,22 +94,22 @@ class AssignForm(forms.Form):
         self.fields["assignee"].queryset = assignees
 
 
-class NoteForm(forms.Form):
+class NoteForm(AccessibleFormMixin, forms.Form):
     body = forms.CharField(label=_("Internal note"), widget=forms.Textarea, max_length=5000)
 
 
-class AskInfoForm(forms.Form):
+class AskInfoForm(AccessibleFormMixin, forms.Form):
     question = forms.CharField(
         label=_("What do you need from the person?"), widget=forms.Textarea, max_length=2000
     )
 
 
-class IdentityForm(forms.Form):
+class IdentityForm(AccessibleFormMixin, forms.Form):
     method = forms.ChoiceField(label=_("How was the identity confirmed?"), choices=IdentityMethod)
     note = forms.CharField(label=_("Details"), required=False, max_length=500)
 
 
-class ExtendForm(forms.Form):
+class ExtendForm(AccessibleFormMixin, forms.Form):
     months = forms.TypedChoiceField(
         label=_("Extend by"),
         coerce=int,
@@ -119,7 +120,7 @@ class ExtendForm(forms.Form):
     )
 
 
-class RefuseForm(forms.Form):
+class RefuseForm(AccessibleFormMixin, forms.Form):
     reasons = forms.MultipleChoiceField(
         label=_("Reasons"), choices=RefusalReason, widget=forms.CheckboxSelectMultiple
     )
@@ -128,25 +129,30 @@ class RefuseForm(forms.Form):
     )
 
 
-class ApproveForm(forms.Form):
+class ApproveForm(AccessibleFormMixin, forms.Form):
     pass
 
 
-class CompleteForm(forms.Form):
+class CompleteForm(AccessibleFormMixin, forms.Form):
     reply = forms.CharField(label=_("Reply to the person"), widget=forms.Textarea, max_length=10000)
 
 
-class CancelForm(forms.Form):
+class CancelForm(AccessibleFormMixin, forms.Form):
     note = forms.CharField(
         label=_("How did the person ask to cancel?"), required=False, max_length=2000
     )
 
 
-class ReplyForm(forms.Form):
-    answer = forms.CharField(label=_("Your answer"), widget=forms.Textarea, max_length=5000)
+class ReplyForm(AccessibleFormMixin, forms.Form):
+    answer = forms.CharField(
+        label=_("Your answer"),
+        widget=forms.Textarea,
+        max_length=5000,
+        error_messages={"required": _("Write your answer.")},
+    )
 
 
-class PeriodForm(forms.Form):
+class PeriodForm(AccessibleFormMixin, forms.Form):
     start = forms.DateField(label=_("From"), required=False)
     end = forms.DateField(label=_("To"), required=False)
 
@@ -157,7 +163,7 @@ class PeriodForm(forms.Form):
         return (start, end) if start <= end else (end, start)
 
 
-class HoldForm(forms.Form):
+class HoldForm(AccessibleFormMixin, forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea, max_length=2000)
     subject_id = forms.IntegerField(label=_("Only this subject (id)"), required=False, min_value=1)
     category = forms.ChoiceField(label=_("Only this category"), required=False)
@@ -170,10 +176,10 @@ class HoldForm(forms.Form):
         ]
 
 
-class TokenForm(forms.Form):
+class TokenForm(AccessibleFormMixin, forms.Form):
     name = forms.CharField(label=_("What is the token for?"), max_length=100)
 
 
-class MembershipForm(forms.Form):
+class MembershipForm(AccessibleFormMixin, forms.Form):
     username = forms.CharField(label=_("User name"), max_length=150)
     role = forms.ChoiceField(label=_("Role"), choices=StaffMembership.Role.choices)

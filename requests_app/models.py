@@ -274,4 +274,6 @@ class OutboxMessage(models.Model):
         return f"outbox {self.pk} {self.task_name}"
 
 
+from requests_app.fulfilment_models import *  # noqa: E402, F401, F403  (carrying out the rights)
+from requests_app.package_models import *  # noqa: E402, F401, F403  (access and portability packages)
 from requests_app.staff_models import *  # noqa: E402, F401, F403  (the staff queue's models)

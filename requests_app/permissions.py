@@ -36,10 +36,16 @@ class Action(StrEnum):
     EXTEND = "extend"
     REFUSE = "refuse"
     APPROVE = "approve"
+    # Fulfilment: decisions on corrections and objections (carried out on approval),
+    # and lifting a restriction after telling the person (Art. 18(3)).
+    DECIDE = "decide"
+    LIFT_RESTRICTION = "lift_restriction"
     MANAGE_HOLDS = "manage_holds"
     START_SWEEP = "start_sweep"
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
+    REVIEW_PACKAGE = "review_package"
+    RELEASE_PACKAGE = "release_package"
 
 
 REQUIRED_ROLE: dict[Action, str] = {
@@ -55,14 +61,29 @@ REQUIRED_ROLE: dict[Action, str] = {
     Action.EXTEND: Role.APPROVER,
     Action.REFUSE: Role.APPROVER,
     Action.APPROVE: Role.APPROVER,
+    Action.DECIDE: Role.HANDLER,
+    Action.LIFT_RESTRICTION: Role.APPROVER,
     Action.MANAGE_HOLDS: Role.APPROVER,
     Action.START_SWEEP: Role.APPROVER,
     Action.VIEW_AUDIT: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
+    # Opening a person's whole access package (audited), and sending it to them: a
+    # wrong match would disclose someone else's data, so release is the approver's.
+    Action.REVIEW_PACKAGE: Role.HANDLER,
+    Action.RELEASE_PACKAGE: Role.APPROVER,
 }
 
-# Destructive actions: the session must have re-authenticated recently.
-REAUTH_ACTIONS = frozenset({Action.APPROVE, Action.REFUSE, Action.MANAGE_HOLDS})
+# Destructive or irreversible actions (a release discloses data): the session must have
+# re-authenticated recently.
+REAUTH_ACTIONS = frozenset(
+    {
+        Action.APPROVE,
+        Action.REFUSE,
+        Action.MANAGE_HOLDS,
+        Action.RELEASE_PACKAGE,
+        Action.LIFT_RESTRICTION,
+    }
+)
 
 # Requests staff work on: verified, and not joined to another request.
 QUEUE_STATUSES = [
@@ -101,7 +122,11 @@ def permission_require(*, user, action: Action, organisation_id: int) -> None:
 
 
 def staff_organisations(user) -> QuerySet[Organisation]:
-    return Organisation.objects.filter(pk__in=list(staff_roles(user))).order_by("display_name")
+    return (
+        Organisation.objects.filter(pk__in=list(staff_roles(user)))
+        .defer("policy")  # large JSON, loaded only where a page needs it
+        .order_by("display_name")
+    )
 
 
 def organisations_where(user, action: Action) -> list[int]:

@@ -86,7 +86,12 @@ def queue_requests(
             qs = qs.filter(reference__startswith=_normalised_reference(q))
         else:
             qs = qs.filter(Q(full_name__icontains=q) | Q(reference__icontains=q.upper()))
-    return qs.select_related("organisation", "assignee").order_by("due_date", "received_at", "id")
+    # The organisation's policy document is large JSON the queue never shows.
+    return (
+        qs.select_related("organisation", "assignee")
+        .defer("organisation__policy")
+        .order_by("due_date", "received_at", "id")
+    )
 
 
 def days_left(request: SubjectRequest, today: dt.date | None = None) -> int:
@@ -157,6 +162,24 @@ ACTION_LABELS = {
     "requests.verification.wrong": _("Wrong code entered"),
     "requests.verification.expired": _("Expired code entered"),
     "requests.verification.locked": _("Code locked after too many tries"),
+    # Fulfilment (requests_app.services.fulfilment)
+    "requests.request.honoured": _("Honoured on verification, without staff"),
+    "requests.erasure.planned": _("Erasure planned"),
+    "requests.erasure.plan_approved": _("Erasure plan approved"),
+    "requests.correction.decided": _("Decision on a proposed correction"),
+    "requests.objection.decided": _("Decision on an objection to a purpose"),
+    "requests.recipient.notified": _("Recipient told (Art. 19)"),
+    "requests.recipient.no_address": _("Recipient has no e-mail address (Art. 19)"),
+    "requests.restriction.lift_requested": _("Lifting of the restriction requested"),
+    "requests.restriction.lift_notified": _("The person was told of the lifting (Art. 18(3))"),
+    "requests.restriction.lifted": _("Restriction lifted"),
+    "requests.package.started": _("Package build started"),
+    "requests.package.built": _("Package built, ready for review"),
+    "requests.package.reviewed": _("Package opened by staff"),
+    "requests.package.released": _("Package released to the person"),
+    "requests.package.downloaded": _("Package downloaded by the person"),
+    "requests.package.expired": _("Package expired and deleted"),
+    "requests.package.failed": _("Package could not be built"),
 }
 
 

@@ -7,7 +7,7 @@ matches any first path segment).
 
 from django.urls import include, path
 
-from requests_app.views import reply, staff
+from requests_app.views import reply, staff, staff_fulfilment
 
 staff_patterns = (
     [
@@ -23,6 +23,22 @@ staff_patterns = (
             "requests/<str:reference>/subjects/<int:subject_id>/",
             staff.subject_records,
             name="subject_records",
+        ),
+        path("requests/<str:reference>/package/file/", staff.package_file, name="package_file"),
+        path(
+            "requests/<str:reference>/package/report/",
+            staff.package_preview,
+            name="package_preview",
+        ),
+        path(
+            "requests/<str:reference>/package/release/",
+            staff.package_release,
+            name="package_release",
+        ),
+        path(
+            "requests/<str:reference>/fulfilment/<slug:name>/",
+            staff_fulfilment.action,
+            name="fulfilment",
         ),
         path("requests/<str:reference>/<slug:name>/", staff.request_action, name="action"),
         path("org/<slug:org_slug>/", staff.dashboard, name="dashboard"),

@@ -35,3 +35,6 @@ def relay_outbox() -> int:
 @shared_task(name="requests_app.tasks.purge_unverified_requests")
 def purge_unverified_requests() -> int:
     return requests_purge_unverified()
+
+
+from requests_app import fulfilment_tasks  # noqa: E402, F401  (registers the fulfilment tasks)

@@ -10,12 +10,18 @@ from requests_app.views import public
 
 public_patterns = (
     [
+        path("schemas/<slug:name>.json", public.schema, name="schema"),
         path("<slug:org_slug>/", public.landing, name="landing"),
         path("<slug:org_slug>/request/<str:kind>/", public.request_form, name="request_form"),
         path("<slug:org_slug>/requests/<str:reference>/", public.status, name="status"),
         path("<slug:org_slug>/requests/<str:reference>/verify/", public.verify, name="verify"),
         path("<slug:org_slug>/requests/<str:reference>/resend/", public.resend, name="resend"),
         path("<slug:org_slug>/requests/<str:reference>/open/", public.open_link, name="open_link"),
+        path(
+            "<slug:org_slug>/requests/<str:reference>/download/<uuid:package_id>/",
+            public.download,
+            name="download",
+        ),
     ],
     "requests_public",
 )

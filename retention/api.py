@@ -22,8 +22,14 @@ import secrets
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
@@ -42,7 +48,7 @@ from retention.models import (
     SubjectIdentifier,
     Suppression,
 )
-from retention.services.records import records_import
+from retention.services.records import MAX_EXTERNAL_ID, records_import
 from retention.services.rights import processing_check, suppression_hash
 
 MAX_SUBJECTS_PER_CALL = 500
@@ -107,6 +113,30 @@ class OrganisationTokenThrottle(SimpleRateThrottle):
         return self.get_ident(request)
 
 
+class StoreErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class StoreErrorSerializer(serializers.Serializer):
+    """The portal's one error shape (the API exception handler in settings writes it)."""
+
+    error = StoreErrorBodySerializer()
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(StoreErrorSerializer, description=description)
+
+
+ERRORS = {
+    400: _error("Invalid input; `fields` says where."),
+    401: _error("Missing, wrong or revoked token."),
+    429: _error("More than 600 calls a minute with this token (see Retry-After)."),
+}
+UNKNOWN_PURPOSE = {404: _error("No such purpose in your organisation.")}
+
+
 class StoreView(APIView):
     authentication_classes = [OrganisationTokenAuthentication]
     permission_classes = [HasOrganisationToken]
@@ -121,20 +151,96 @@ class StoreView(APIView):
         return response
 
 
+class IdentifiersDoc(serializers.Serializer):
+    email = serializers.ListField(child=serializers.CharField(), required=False)
+    phone = serializers.ListField(child=serializers.CharField(), required=False)
+    personnummer = serializers.ListField(child=serializers.CharField(), required=False)
+    customer_number = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class RecordDoc(serializers.Serializer):
+    external_id = serializers.CharField(max_length=MAX_EXTERNAL_ID)
+    category = serializers.CharField(help_text="A category key of your policy.")
+    purpose = serializers.CharField(help_text="A purpose key of your policy.")
+    data = serializers.DictField(help_text="The category's fields and their values.")
+    source = serializers.ChoiceField(choices=Record.Source.choices)
+    source_detail = serializers.CharField(max_length=200, required=False)
+    collected_at = serializers.DateTimeField()
+    last_contact_at = serializers.DateTimeField(required=False, allow_null=True)
+    contract_ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    purpose_ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    settled_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class DisclosureDoc(serializers.Serializer):
+    recipient = serializers.CharField(help_text="A recipient key of your policy.")
+    record = serializers.CharField(required=False, help_text="external_id of a record above")
+    category = serializers.CharField(required=False, help_text="or the category disclosed")
+    disclosed_at = serializers.DateTimeField()
+    external_id = serializers.CharField(max_length=MAX_EXTERNAL_ID, required=False)
+
+
+class SubjectDoc(serializers.Serializer):
+    """One subject as in a line of `import_records` (documentation: records_import validates)."""
+
+    external_id = serializers.CharField(max_length=MAX_EXTERNAL_ID)
+    identifiers = IdentifiersDoc(help_text="At least one identifier.")
+    records = RecordDoc(many=True, required=False)
+    disclosures = DisclosureDoc(many=True, required=False)
+    organisation = serializers.SlugField(required=False, help_text="Yours, if given.")
+
+
+UPSERT_RESULT = inline_serializer(
+    "SubjectUpsertResult",
+    {
+        "subjects_created": serializers.IntegerField(),
+        "subjects_updated": serializers.IntegerField(),
+        "records_created": serializers.IntegerField(),
+        "records_updated": serializers.IntegerField(),
+        "disclosures_created": serializers.IntegerField(),
+        "invalid": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
 class SubjectUpsertView(StoreView):
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses=inline_serializer(
-            "SubjectUpsertResult",
-            {
-                "subjects_created": serializers.IntegerField(),
-                "subjects_updated": serializers.IntegerField(),
-                "records_created": serializers.IntegerField(),
-                "records_updated": serializers.IntegerField(),
-                "disclosures_created": serializers.IntegerField(),
-                "invalid": serializers.ListField(child=serializers.DictField()),
-            },
+        request=PolymorphicProxySerializer(
+            "SubjectUpsert",
+            serializers=[SubjectDoc, SubjectDoc(many=True)],
+            resource_type_field_name=None,
+            many=False,
         ),
+        examples=[
+            OpenApiExample(
+                "A customer known by e-mail and customer number",
+                value={
+                    "external_id": "crm-1042",
+                    "identifiers": {
+                        "email": ["anna.andersson@example.se"],
+                        "customer_number": ["K-1042"],
+                    },
+                },
+                request_only=True,
+            )
+        ],
+        responses={
+            200: OpenApiResponse(UPSERT_RESULT, description="Every subject was stored."),
+            207: OpenApiResponse(
+                UPSERT_RESULT, description="Some were stored; `invalid` lists the others."
+            ),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    "SubjectUpsertRefused",
+                    serializers=[UPSERT_RESULT, StoreErrorSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Nothing was stored: every subject is invalid (the result "
+                "lists why), or the body is not one object or a list of 1 to 500.",
+            ),
+            401: ERRORS[401],
+            429: ERRORS[429],
+        },
         summary="Upsert subjects with their identifiers, records and disclosures",
     )
     def post(self, request):
@@ -180,10 +286,14 @@ class ProcessingCheckView(StoreView):
             OpenApiParameter("subject", str, required=True, description="your external id"),
             OpenApiParameter("purpose", str, required=True, description="purpose key"),
         ],
-        responses=inline_serializer(
-            "ProcessingAnswer",
-            {"allowed": serializers.BooleanField(), "reason": serializers.CharField()},
-        ),
+        responses={
+            200: inline_serializer(
+                "ProcessingAnswer",
+                {"allowed": serializers.BooleanField(), "reason": serializers.CharField()},
+            ),
+            **ERRORS,
+            **UNKNOWN_PURPOSE,
+        },
         summary="May this subject's data be processed for this purpose?",
     )
     def get(self, request):
@@ -203,11 +313,22 @@ class AudiencePagination(CursorPagination):
 
 class MarketingAudienceView(StoreView):
     @extend_schema(
-        parameters=[OpenApiParameter("purpose", str, required=True)],
-        responses=inline_serializer(
-            "MarketingAudience",
-            {"results": serializers.ListField(child=serializers.DictField())},
-        ),
+        parameters=[
+            OpenApiParameter("purpose", str, required=True),
+            OpenApiParameter("cursor", str, description="from `next` of the previous page"),
+        ],
+        responses={
+            200: inline_serializer(
+                "MarketingAudience",
+                {
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            **ERRORS,
+            **UNKNOWN_PURPOSE,
+        },
         summary="Subjects who may receive marketing for a purpose (suppressed never included)",
     )
     def get(self, request):

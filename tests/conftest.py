@@ -4,6 +4,7 @@ import sys
 import time
 from pathlib import Path
 
+import kombu.pools
 import pytest
 from django.test import override_settings
 
@@ -29,6 +30,9 @@ def _use_broker(url: str) -> None:
         celery_app._pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu keeps one pool per broker URL in a global registry: forget the closed ones,
+    # or switching back to a URL hands out its closed pool ("Acquire on closed pool").
+    kombu.pools.reset()
     celery_app.conf.broker_url = url
 
 

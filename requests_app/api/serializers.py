@@ -8,12 +8,14 @@ the API validate identically, with the same translated messages.
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from requests_app import choices
 from requests_app.forms import CORRECTION_MAX, MAX_CORRECTIONS, TEXT_MAX
-from requests_app.models import Language, RequestEvent, RequestKind, RequestStatus
+from requests_app.models import DataPackage, Language, RequestEvent, RequestKind, RequestStatus
 
 # The type-specific fields each type accepts (all others are refused).
 TYPE_FIELDS = {
@@ -181,6 +183,18 @@ class EventSerializer(serializers.Serializer):
     at = serializers.DateTimeField(source="created_at")
 
 
+class FileSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The file name the download gets.")
+    content_type = serializers.CharField()
+    size = serializers.IntegerField(help_text="Bytes.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the file, hex.")
+    expires_at = serializers.DateTimeField(help_text="The file is deleted after this.")
+    url = serializers.CharField(
+        help_text="GET it with a bearer token from a verify call made at most "
+        "PACKAGE_DOWNLOAD_PROOF_MINUTES (10) minutes earlier."
+    )
+
+
 class RequestStatusSerializer(serializers.Serializer):
     reference = serializers.CharField()
     organisation = serializers.SlugField(source="organisation.slug")
@@ -196,13 +210,45 @@ class RequestStatusSerializer(serializers.Serializer):
     pauses = PauseSerializer(many=True)
     history = EventSerializer(many=True, source="events.all")
     downloads = serializers.SerializerMethodField()
+    files = serializers.SerializerMethodField()
 
     def get_linked_to(self, obj) -> str | None:
         return obj.linked_to.reference if obj.linked_to_id else None
 
+    def _files(self, obj) -> list[dict]:
+        """The answer's files the person can download now (an access or portability package)."""
+        from requests_app.services.emails import public_url
+        from requests_app.services.packages import package_available
+
+        cached = getattr(obj, "_api_files", None)
+        if cached is None:
+            package = DataPackage.objects.filter(request=obj).first()
+            cached = []
+            if package_available(package):
+                path = reverse(
+                    "requests_api:file",
+                    kwargs={"reference": obj.reference, "package_id": package.public_id},
+                )
+                cached = [
+                    {
+                        "name": package.download_name(obj.reference),
+                        "content_type": package.content_type,
+                        "size": package.size,
+                        "sha256": package.sha256,
+                        "expires_at": package.expires_at,
+                        "url": public_url(path),
+                    }
+                ]
+            obj._api_files = cached
+        return cached
+
     def get_downloads(self, obj) -> list[str]:
-        """Links to the answer's files (filled in by the fulfilment issue)."""
-        return []
+        """Links to the answer's files (the `url` of each of `files`)."""
+        return [f["url"] for f in self._files(obj)]
+
+    @extend_schema_field(FileSerializer(many=True))
+    def get_files(self, obj):
+        return FileSerializer(self._files(obj), many=True).data
 
 
 class ErrorBodySerializer(serializers.Serializer):

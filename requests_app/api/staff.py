@@ -15,7 +15,7 @@ from django.core.paginator import Paginator
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.response import Response
@@ -31,7 +31,13 @@ from requests_app.models import (
     RequestStatus,
     SubjectRequest,
 )
-from requests_app.permissions import REAUTH_ACTIONS, Action, request_get_for_user, staff_roles
+from requests_app.permissions import (
+    QUEUE_STATUSES,
+    REAUTH_ACTIONS,
+    Action,
+    request_get_for_user,
+    staff_roles,
+)
 from requests_app.ratelimit import client_ip
 from requests_app.services import staff as svc
 from requests_app.services import staff_auth as auth
@@ -87,12 +93,37 @@ class StaffAPIView(APIView):
 
 
 ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` says where."),
     401: OpenApiResponse(ErrorSerializer, description="Missing, wrong or expired token."),
     403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this."),
     404: OpenApiResponse(ErrorSerializer, description="No such request in your organisations."),
 }
 
 # --- Shapes ---------------------------------------------------------------------------------
+
+
+class QueueQuerySerializer(serializers.Serializer):
+    """The queue's filters (query parameters)."""
+
+    organisation = serializers.SlugField(required=False, help_text="organisation slug")
+    type = serializers.ChoiceField(choices=RequestKind.choices, required=False)
+    status = serializers.ChoiceField(
+        choices=["open", "all", *QUEUE_STATUSES],
+        default="open",
+        help_text="`open` (default), `all` or a status",
+    )
+    assignee = serializers.RegexField(
+        r"^(me|none|[0-9]{1,18})$", required=False, help_text="`me`, `none` or a user id"
+    )
+    due_within = serializers.IntegerField(
+        min_value=0, max_value=3660, required=False, help_text="due within this many days"
+    )
+    overdue = serializers.BooleanField(default=False)
+    awaiting = serializers.BooleanField(default=False, help_text="waiting for the person")
+    q = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="reference, name or e-mail"
+    )
+    page = serializers.IntegerField(min_value=1, default=1)
 
 
 class QueueItemSerializer(serializers.Serializer):
@@ -204,36 +235,27 @@ class QueueView(StaffAPIView):
         operation_id="staff_requests_list",
         summary="The queue",
         description="Verified requests of your organisations, sorted by due date.",
-        parameters=[
-            OpenApiParameter("organisation", str, description="organisation slug"),
-            OpenApiParameter("type", str, enum=RequestKind.values),
-            OpenApiParameter("status", str, description="`open` (default), `all` or a status"),
-            OpenApiParameter("assignee", str, description="`me`, `none` or a user id"),
-            OpenApiParameter("due_within", int, description="due within this many days"),
-            OpenApiParameter("overdue", bool),
-            OpenApiParameter("awaiting", bool, description="waiting for the person"),
-            OpenApiParameter("q", str, description="reference, name or e-mail"),
-            OpenApiParameter("page", int),
-        ],
+        parameters=[QueueQuerySerializer],
         responses={200: QueuePageSerializer, **ERRORS},
     )
     def get(self, request):
-        p = request.query_params
+        query = QueueQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        p = query.validated_data
         org_id = None
         if p.get("organisation"):
             org = Organisation.objects.filter(slug=p["organisation"]).first()
             org_id = org.pk if org else -1
-        due_within = p.get("due_within", "")
         today = sel.local_today()
         qs = sel.queue_requests(
             user=request.user,
             organisation_id=org_id,
             kind=p.get("type", ""),
-            status=p.get("status", "open"),
+            status=p["status"],
             assignee=p.get("assignee", ""),
-            due_within=int(due_within) if due_within.isdigit() else None,
-            overdue=p.get("overdue") in ("1", "true"),
-            awaiting=p.get("awaiting") in ("1", "true"),
+            due_within=p.get("due_within"),
+            overdue=p["overdue"],
+            awaiting=p["awaiting"],
             q=p.get("q", ""),
             today=today,
         )
@@ -353,6 +375,11 @@ def _action_view(name: str):
                 200: ActionResultSerializer,
                 409: OpenApiResponse(ErrorSerializer, description="Not allowed in this state."),
                 **ERRORS,
+                **(
+                    {429: OpenApiResponse(ErrorSerializer, description="Too many wrong codes.")}
+                    if destructive
+                    else {}
+                ),
             },
         )
         def post(self, request, reference: str):

@@ -9,4 +9,9 @@ urlpatterns = [
     path("requests/<str:reference>", views.RequestDetailView.as_view(), name="detail"),
     path("requests/<str:reference>/verify", views.RequestVerifyView.as_view(), name="verify"),
     path("requests/<str:reference>/resend", views.RequestResendView.as_view(), name="resend"),
+    path(
+        "requests/<str:reference>/files/<uuid:package_id>",
+        views.RequestFileView.as_view(),
+        name="file",
+    ),
 ]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,10 +28,20 @@ from requests_app.api.serializers import (
     VerifySerializer,
 )
 from requests_app.forms import FORMS, RectificationForm
-from requests_app.models import Language, StatusToken, SubjectRequest
+from requests_app.models import DataPackage, Language, StatusToken, SubjectRequest
 from requests_app.ratelimit import RateLimited, client_ip, rate_limit_check
+from requests_app.services.packages import (
+    PackageUnavailable,
+    download_proof_fresh,
+    package_available,
+    package_download,
+)
 from requests_app.services.requests import reference_normalise, request_submit
-from requests_app.services.tokens import status_token_authenticate, status_token_issue
+from requests_app.services.tokens import (
+    status_token_authenticate,
+    status_token_issue,
+    status_token_lookup,
+)
 from requests_app.services.verification import (
     CodeResult,
     VerificationFailed,
@@ -76,6 +94,21 @@ class RequestCreateView(NoStoreMixin, APIView):
         "to the address. The type-specific fields depend on `type`; other fields are refused.",
         request=RequestCreateSerializer,
         responses={201: RequestCreatedSerializer, **ERRORS},
+        examples=[
+            OpenApiExample(
+                "Erasure of everything",
+                value={
+                    "organisation": "framsteget",
+                    "type": "erasure",
+                    "email": "anna.andersson@example.se",
+                    "full_name": "Anna Andersson",
+                    "language": "sv",
+                    "scope": "all",
+                    "ground": "a",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request):
         language = request.data.get("language") if isinstance(request.data, dict) else None
@@ -233,3 +266,83 @@ class RequestResendView(NoStoreMixin, APIView):
             raise _rate_limited(exc) from None
         verification_request_new(request=subject_request)
         return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class RequestFileView(NoStoreMixin, APIView):
+    @extend_schema(
+        operation_id="requests_file",
+        summary="Download the answer's file",
+        description="The access or portability package listed in `files` of the request. "
+        "Needs a bearer token from a verify call made at most "
+        f"{settings.PACKAGE_DOWNLOAD_PROOF_MINUTES} minutes earlier (else 403 "
+        "`fresh_proof_required`: `resend`, then `verify` again). Answers 410 once the "
+        "download has expired. Every download is audited.",
+        parameters=[
+            OpenApiParameter(
+                "Authorization",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Bearer <token>",
+            )
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            401: ERRORS[401],
+            403: OpenApiResponse(
+                ErrorSerializer, description="The token is older than the fresh-proof window."
+            ),
+            404: ERRORS[404],
+            410: OpenApiResponse(ErrorSerializer, description="The download has expired."),
+        },
+    )
+    def get(self, request, reference: str, package_id):
+        header = request.headers.get("Authorization", "")
+        scheme, _sep, token = header.partition(" ")
+        row = None
+        if scheme.lower() == "bearer":
+            row = status_token_lookup(reference=reference_normalise(reference), token=token.strip())
+        if row is None:
+            raise ApiError(
+                status_code=401,
+                code="not_authenticated",
+                message=_("Send the token from the verify call as a bearer token."),
+            )
+        subject_request = row.request
+        with translation.override(subject_request.language):
+            package = (
+                DataPackage.objects.select_related("request__organisation")
+                .filter(request=subject_request, public_id=package_id)
+                .filter(state__in=[DataPackage.State.RELEASED, DataPackage.State.EXPIRED])
+                .first()
+            )
+            if package is None:
+                raise ApiError(status_code=404, code="not_found", message=_("Not found."))
+            gone = ApiError(
+                status_code=410,
+                code="expired",
+                message=_("The download has expired and the file has been deleted."),
+            )
+            if not package_available(package):
+                raise gone
+            if not download_proof_fresh(row.created_at):
+                raise ApiError(
+                    status_code=403,
+                    code="fresh_proof_required",
+                    message=_(
+                        "Confirm your e-mail address again: ask for a new code (resend), "
+                        "verify it and use the new token within %(minutes)d minutes."
+                    )
+                    % {"minutes": settings.PACKAGE_DOWNLOAD_PROOF_MINUTES},
+                )
+            try:
+                chunks = package_download(package=package, channel="api")
+            except PackageUnavailable:
+                raise gone from None
+        response = StreamingHttpResponse(chunks, content_type=package.content_type)
+        response["Content-Disposition"] = (
+            f'attachment; filename="{package.download_name(subject_request.reference)}"'
+        )
+        response["Content-Length"] = str(package.size)
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -6,4 +6,7 @@
 * `matching`     : finding the organisation's data subjects for a verified request
 * `outbox`       : the transactional outbox and its relay to Celery
 * `emails`       : rendering and sending the subject / text / HTML triple
+* `fulfilment`   : carrying out approved requests (erasure plans, restriction, objection,
+                   consent withdrawal, rectification, Art. 19 notices, the reply)
+* `packages`     : access and portability packages (build, release, download, expiry)
 """

@@ -23,12 +23,21 @@ def public_url(path: str) -> str:
 
 def email_send(*, request: SubjectRequest, template: str, context: dict | None = None) -> None:
     """Render the triple in the request's language and send it to the request's address."""
-    context = {
-        "request": request,
-        "organisation": request.organisation,
-        **(context or {}),
-    }
-    with translation.override(request.language):
+    email_send_to(
+        to=request.email,
+        language=request.language,
+        template=template,
+        reply_to=request.organisation.contact_email,
+        context={"request": request, "organisation": request.organisation, **(context or {})},
+    )
+
+
+def email_send_to(
+    *, to: str, language: str, template: str, reply_to: str, context: dict | None = None
+) -> None:
+    """Render the triple in `language` and send it to `to` (e.g. an Art. 19 recipient)."""
+    context = context or {}
+    with translation.override(language):
         subject = " ".join(render_to_string(f"emails/{template}.subject.txt", context).split())
         text = render_to_string(f"emails/{template}.txt", context)
         html = render_to_string(f"emails/{template}.html", context)
@@ -36,8 +45,8 @@ def email_send(*, request: SubjectRequest, template: str, context: dict | None =
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[request.email],
-        reply_to=[request.organisation.contact_email],
+        to=[to],
+        reply_to=[reply_to],
     )
     message.attach_alternative(html, "text/html")
     message.send()

@@ -91,6 +91,8 @@ def request_submit(
                 RequestEvent.objects.create(
                     request=request, kind=RequestEvent.Kind.SUBMITTED, created_at=received_at
                 )
+                outbox_enqueue(task_name=SEND_VERIFICATION, payload={"request_id": request.pk})
+                # Last: the audit chain's lock is then held only until the commit.
                 log_action(
                     action="requests.request.submitted",
                     actor_kind=AuditEntry.ActorKind.SUBJECT,
@@ -99,7 +101,6 @@ def request_submit(
                     object_id=request.pk,
                     data={"kind": kind, "due_date": due.isoformat()},
                 )
-                outbox_enqueue(task_name=SEND_VERIFICATION, payload={"request_id": request.pk})
             return request
         except IntegrityError:
             # A reference collision (60 random bits: practically never); draw again.

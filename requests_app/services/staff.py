@@ -349,6 +349,9 @@ def request_approve(*, request: SubjectRequest, actor) -> RequestApproval:
     with transaction.atomic():
         request = _locked(request)
         _require_status(request, APPROVABLE, pgettext("staff action", "approve"))
+        from requests_app.services.fulfilment import fulfilment_approval_check
+
+        fulfilment_approval_check(request=request)  # e.g. every correction decided
         now = timezone.now()
         _set_status(request, S.APPROVED, now)
         message = outbox_enqueue(task_name=FULFILMENT_TASK, payload={"request_id": request.pk})

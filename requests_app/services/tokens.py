@@ -66,8 +66,9 @@ def status_token_exchange(*, request: SubjectRequest, token: str) -> bool:
     return claimed == 1
 
 
-def status_token_authenticate(*, reference: str, token: str) -> SubjectRequest | None:
-    """The request an unexpired API token opens, if it is the one named by `reference`."""
+def status_token_lookup(*, reference: str, token: str) -> StatusToken | None:
+    """The unexpired API token row for `reference` (its `created_at` says how fresh the
+    proof is: API tokens are issued only for a code just entered)."""
     if not token:
         return None
     row = (
@@ -80,4 +81,10 @@ def status_token_authenticate(*, reference: str, token: str) -> SubjectRequest |
     # The stored HMAC matched; compare the reference in constant time as well.
     if not hmac.compare_digest(row.request.reference.encode(), (reference or "").encode()):
         return None
-    return row.request
+    return row
+
+
+def status_token_authenticate(*, reference: str, token: str) -> SubjectRequest | None:
+    """The request an unexpired API token opens, if it is the one named by `reference`."""
+    row = status_token_lookup(reference=reference, token=token)
+    return row.request if row is not None else None

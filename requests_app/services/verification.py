@@ -8,8 +8,10 @@ creates it and e-mails it: never in the outbox, in Redis or in a log.
 
 The first successful check verifies the request: it enters the staff queue,
 is matched to the organisation's data subjects, and is linked to an earlier
-open request of the same kind from the same address. Later checks (the person
-re-proving their address to see the status) only grant access.
+open request of the same kind from the same address. A direct-marketing
+objection or consent withdrawal is then honoured without staff
+(`fulfilment.fulfilment_on_verified`). Later checks (the person re-proving
+their address to see the status) only grant access.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from requests_app.models import (
     VerificationCode,
 )
 from requests_app.services.emails import email_send, public_url
+from requests_app.services.fulfilment import fulfilment_on_verified
 from requests_app.services.matching import request_match
 from requests_app.services.outbox import outbox_enqueue
 from requests_app.services.requests import SEND_CONFIRMATION, SEND_VERIFICATION
@@ -234,6 +237,8 @@ def _request_verified(request: SubjectRequest, now) -> SubjectRequest:
             data={"linked_to": earlier.pk},
         )
     outbox_enqueue(task_name=SEND_CONFIRMATION, payload={"request_id": request.pk})
+    # A direct-marketing objection or a consent withdrawal is honoured now, without staff.
+    fulfilment_on_verified(request=request)
     return request
 
 

@@ -10,20 +10,28 @@ one place that checks it.
 from __future__ import annotations
 
 import hmac
+import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app import selectors
 from requests_app.forms import FORMS, CodeForm, EmailProofForm, RectificationForm
-from requests_app.models import RequestKind, SubjectRequest
+from requests_app.models import DataPackage, RequestKind, SubjectRequest
 from requests_app.ratelimit import RateLimited, client_ip, rate_limit_check
+from requests_app.services.packages import (
+    SCHEMA_DIR,
+    PackageUnavailable,
+    download_proof_fresh,
+    package_available,
+    package_download,
+)
 from requests_app.services.requests import reference_normalise, request_submit
 from requests_app.services.tokens import status_token_exchange
 from requests_app.services.verification import (
@@ -35,6 +43,8 @@ from requests_app.services.verification import (
 from retention.models import Organisation
 
 SESSION_KEY = "dsr_access"
+# {request id: when the person last entered a code for it}: downloads need a fresh one.
+PROOF_KEY = "dsr_proved"
 
 
 def _organisation(http_request, slug: str) -> Organisation:
@@ -44,6 +54,14 @@ def _organisation(http_request, slug: str) -> Organisation:
         translation.activate(organisation.default_language)
         http_request.LANGUAGE_CODE = organisation.default_language
     return organisation
+
+
+def _request_language(http_request, subject_request: SubjectRequest) -> None:
+    """A page about one request speaks the request's language (as its e-mails do), until the
+    person chooses one: the link in an English e-mail opens an English page."""
+    if settings.LANGUAGE_COOKIE_NAME not in http_request.COOKIES:
+        translation.activate(subject_request.language)
+        http_request.LANGUAGE_CODE = subject_request.language
 
 
 def _request(organisation: Organisation, reference: str) -> SubjectRequest:
@@ -63,6 +81,19 @@ def _grant(http_request, subject_request: SubjectRequest) -> None:
     if subject_request.linked_to_id:
         granted.add(subject_request.linked_to_id)
     http_request.session[SESSION_KEY] = sorted(granted)
+
+
+def _prove(http_request, subject_request: SubjectRequest) -> None:
+    """The person just entered a code for this request (a link from an e-mail is not enough)."""
+    proved = dict(http_request.session.get(PROOF_KEY, {}))
+    proved[str(subject_request.pk)] = time.time()
+    http_request.session[PROOF_KEY] = proved
+
+
+def _proved_recently(http_request, subject_request: SubjectRequest) -> bool:
+    return download_proof_fresh(
+        http_request.session.get(PROOF_KEY, {}).get(str(subject_request.pk))
+    )
 
 
 def _request_for_session(http_request, organisation, reference) -> SubjectRequest | None:
@@ -194,6 +225,7 @@ def verify(http_request, org_slug: str, reference: str):
                     )
             else:
                 _grant(http_request, subject_request)
+                _prove(http_request, subject_request)
                 return redirect(
                     "requests_public:status",
                     org_slug=organisation.slug,
@@ -229,6 +261,8 @@ def status(http_request, org_slug: str, reference: str):
     organisation = _organisation(http_request, org_slug)
     subject_request = _request_for_session(http_request, organisation, reference)
     if subject_request is not None:
+        _request_language(http_request, subject_request)
+        package = DataPackage.objects.filter(request=subject_request).first()
         return render(
             http_request,
             "requests_app/public/status.html",
@@ -238,10 +272,15 @@ def status(http_request, org_slug: str, reference: str):
                 "events": subject_request.events.all(),
                 "pauses": subject_request.pauses.all(),
                 "linked_requests": subject_request.linked_requests.all(),
+                "package": package,
+                "package_available": package_available(package),
+                "proved_recently": _proved_recently(http_request, subject_request),
+                "proof_minutes": settings.PACKAGE_DOWNLOAD_PROOF_MINUTES,
             },
         )
     # Not (yet) allowed: the person proves their address again with a fresh code.
     subject_request = _request(organisation, reference)
+    _request_language(http_request, subject_request)
     form = EmailProofForm(http_request.POST or None)
     if http_request.method == "POST" and form.is_valid():
         try:
@@ -281,6 +320,7 @@ def open_link(http_request, org_slug: str, reference: str):
     """
     organisation = _organisation(http_request, org_slug)
     subject_request = _request(organisation, reference)
+    _request_language(http_request, subject_request)
     if http_request.method == "POST":
         if status_token_exchange(request=subject_request, token=http_request.POST.get("t", "")):
             _grant(http_request, subject_request)
@@ -302,4 +342,61 @@ def open_link(http_request, org_slug: str, reference: str):
             "subject_request": subject_request,
             "token": http_request.GET.get("t", ""),
         },
+    )
+
+
+@never_cache
+@require_GET
+def download(http_request, org_slug: str, reference: str, package_id):
+    """The person's access or portability package: only right after a fresh code.
+
+    A session opened by the e-mail link, or by a code entered longer ago than
+    PACKAGE_DOWNLOAD_PROOF_MINUTES, is asked for a new code first. The file
+    name is the server's; every download is audited.
+    """
+    organisation = _organisation(http_request, org_slug)
+    subject_request = _request_for_session(http_request, organisation, reference)
+    if subject_request is None:
+        return redirect("requests_public:status", org_slug=organisation.slug, reference=reference)
+    package = (
+        DataPackage.objects.select_related("request__organisation")
+        .filter(request=subject_request, public_id=package_id)
+        .first()
+    )
+    if package is None or package.state not in (
+        DataPackage.State.RELEASED,
+        DataPackage.State.EXPIRED,
+    ):
+        raise Http404
+    _request_language(http_request, subject_request)
+    context = {"organisation": organisation, "subject_request": subject_request, "package": package}
+    if not package_available(package):
+        return render(http_request, "requests_app/public/package_gone.html", context, status=410)
+    if not _proved_recently(http_request, subject_request):
+        context["proof_minutes"] = settings.PACKAGE_DOWNLOAD_PROOF_MINUTES
+        return render(http_request, "requests_app/public/download_proof.html", context, status=403)
+    try:
+        chunks = package_download(package=package, channel="web")
+    except PackageUnavailable:
+        return render(http_request, "requests_app/public/package_gone.html", context, status=410)
+    response = StreamingHttpResponse(chunks, content_type=package.content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="{package.download_name(subject_request.reference)}"'
+    )
+    response["Content-Length"] = str(package.size)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+SCHEMAS = {"access-v1", "portability-v1"}
+
+
+@require_GET
+def schema(http_request, name: str):
+    """The JSON Schema of the access and portability files (public documentation)."""
+    if name not in SCHEMAS:
+        raise Http404
+    return FileResponse(
+        open(SCHEMA_DIR / f"{name}.schema.json", "rb"),  # noqa: SIM115  (closed by Django)
+        content_type="application/schema+json",
     )

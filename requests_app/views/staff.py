@@ -33,13 +33,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
 from requests_app import forms_staff as f
 from requests_app import staff_selectors as sel
 from requests_app.models import (
     ClockPause,
+    DataPackage,
     RefusalReason,
     RequestSubjectMatch,
     StaffApiToken,
@@ -54,6 +55,7 @@ from requests_app.permissions import (
     user_can,
 )
 from requests_app.ratelimit import client_ip
+from requests_app.services import packages
 from requests_app.services import staff as svc
 from requests_app.services import staff_auth as auth
 from retention.audit import audit_chain_verify, log_action
@@ -360,10 +362,6 @@ class ActionSpec:
     done: Any
 
 
-def _assign_form(subject_request, data=None):
-    return f.AssignForm(data, assignees=svc.assignable_users(request=subject_request))
-
-
 ACTIONS: dict[str, ActionSpec] = {
     "assign": ActionSpec(
         Action.ASSIGN,
@@ -445,9 +443,13 @@ ACTIONS: dict[str, ActionSpec] = {
 
 
 def _new_form(name: str, subject_request, data=None):
+    # The page holds one form per action: ids carry the action so that labels stay unique.
+    auto_id = f"id_{name}_%s"
     if name == "assign":
-        return _assign_form(subject_request, data)
-    return ACTIONS[name].form(data)
+        return f.AssignForm(
+            data, assignees=svc.assignable_users(request=subject_request), auto_id=auto_id
+        )
+    return ACTIONS[name].form(data, auto_id=auto_id)
 
 
 def _detail_context(http_request, subject_request, bound: dict | None = None) -> dict:
@@ -482,7 +484,20 @@ def _detail_context(http_request, subject_request, bound: dict | None = None) ->
         "can_view_records": user_can(user, Action.VIEW_RECORDS, org_id),
         "reauth_fresh": recently_authenticated(http_request),
         "reauth_actions": [a.value for a in REAUTH_ACTIONS],
+        "ff": _fulfilment_context(http_request, subject_request),
+        "package": DataPackage.objects.filter(request=subject_request)
+        .select_related("released_by")
+        .first(),
+        "can_review_package": user_can(user, Action.REVIEW_PACKAGE, org_id),
+        "can_release_package": user_can(user, Action.RELEASE_PACKAGE, org_id),
+        "package_ttl_days": settings.PACKAGE_TTL_DAYS,
     }
+
+
+def _fulfilment_context(http_request, subject_request) -> dict:
+    from requests_app.views.staff_fulfilment import fulfilment_context
+
+    return fulfilment_context(http_request, subject_request)
 
 
 def _fetch(http_request, reference, action=Action.VIEW):
@@ -565,6 +580,86 @@ def subject_records(http_request, reference: str, subject_id: int):
         "requests_app/staff/records.html",
         {"r": subject_request, "subject_id": subject_id, "records": records},
     )
+
+
+# --- The access or portability package of a request --------------------------------------
+
+
+def _package(http_request, reference, action):
+    subject_request = _fetch(http_request, reference, action)
+    package = (
+        DataPackage.objects.select_related("request__organisation")
+        .filter(request=subject_request)
+        .first()
+    )
+    if package is None:
+        raise Http404
+    return subject_request, package
+
+
+def _package_response(chunks, *, content_type: str, disposition: str):
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = disposition
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@staff_required
+@require_GET
+def package_file(http_request, reference: str):
+    """Download the package as the person will get it (handler and up; audited)."""
+    subject_request, package = _package(http_request, reference, Action.REVIEW_PACKAGE)
+    try:
+        chunks = packages.package_staff_open(package=package, actor=http_request.user)
+    except packages.PackageUnavailable:
+        raise Http404 from None
+    name = package.download_name(subject_request.reference)
+    return _package_response(
+        chunks, content_type=package.content_type, disposition=f'attachment; filename="{name}"'
+    )
+
+
+# The report is our own HTML, its data escaped; still, shown inside the staff site it may
+# run nothing, load nothing and reach nothing: a sandboxed page with only its inline style.
+REPORT_PREVIEW_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'"
+
+
+@staff_required
+@require_GET
+def package_preview(http_request, reference: str):
+    """Read the access report in the browser before releasing it (handler and up; audited)."""
+    subject_request, package = _package(http_request, reference, Action.REVIEW_PACKAGE)
+    try:
+        chunks = packages.package_staff_open(
+            package=package, actor=http_request.user, part="report"
+        )
+    except packages.PackageUnavailable:
+        raise Http404 from None
+    response = _package_response(
+        chunks, content_type="text/html; charset=utf-8", disposition="inline"
+    )
+    response["Content-Security-Policy"] = REPORT_PREVIEW_CSP
+    return response
+
+
+@staff_required
+@require_POST
+def package_release(http_request, reference: str):
+    """Release the package to the person: completes the request and e-mails them."""
+    subject_request, package = _package(http_request, reference, Action.RELEASE_PACKAGE)
+    detail_url = reverse("staff:detail", kwargs={"reference": subject_request.reference})
+    if not recently_authenticated(http_request):
+        return _reauth_redirect(http_request, detail_url)
+    try:
+        packages.package_release(package=package, actor=http_request.user)
+    except svc.StaffActionError as exc:
+        messages.error(http_request, exc.message)
+    else:
+        messages.success(
+            http_request,
+            _("The package is released: the request is completed and the person is told."),
+        )
+    return redirect(detail_url)
 
 
 # --- Reports ------------------------------------------------------------------------------

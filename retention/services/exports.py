@@ -10,6 +10,11 @@ whatever the number of records.
 
 `portability_content` holds only data the person provided or that was
 observed from their use of the service, processed on consent or contract.
+
+For files of any size, `access_overview` (everything but the records, from
+set-based queries) and the iterators `access_records` / `portability_records`
+(a server-side cursor) let a caller stream the reply with bounded memory;
+`access_content` and `portability_content` are built from them.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 
+from django.db.models import Count
 from django.utils import timezone
 
 from retention.models import (
+    DataCategory,
     Disclosure,
     LegalBasis,
     Organisation,
     Purpose,
     Record,
+    RetentionRule,
 )
 
 # fmt: off
@@ -38,6 +47,8 @@ EEA = {
 PORTABILITY_SCHEMA_VERSION = "1"
 PORTABLE_SOURCES = (Record.Source.PROVIDED, Record.Source.OBSERVED)
 PORTABLE_BASES = (LegalBasis.CONSENT, LegalBasis.CONTRACT)
+# The restriction ground of records erasure had to keep (retention.services.erasure).
+ERASURE_EXCEPTION = "erasure_exception"
 
 RIGHTS = {
     "sv": [
@@ -88,75 +99,81 @@ def retention_text(rule, language: str) -> str:
     return text
 
 
-def access_content(
-    *, organisation: Organisation, subject_ids: list[int], language: str = "sv"
+def _subject_records(organisation: Organisation, subject_ids: list[int], categories=None):
+    records = Record.objects.filter(organisation=organisation, subject_id__in=subject_ids)
+    if categories:
+        records = records.filter(category__key__in=list(categories))
+    return records
+
+
+def access_overview(
+    *,
+    organisation: Organisation,
+    subject_ids: list[int],
+    language: str = "sv",
+    categories: list[str] | None = None,
 ) -> dict:
-    records = list(
-        Record.objects.filter(organisation=organisation, subject_id__in=subject_ids)
-        .select_related("category", "purpose", "rule")
-        .order_by("category__key", "collected_at", "pk")
+    """The access reply without the records themselves (see `access_records`).
+
+    Per category: the number of records, the purposes and their legal basis,
+    the recipients (and third countries), the retention periods, the sources
+    other than the person. Set-based: a fixed number of queries, and memory
+    that grows with the policy, not with the number of records. `categories`
+    limits the reply to the categories the person asked about.
+    """
+    records = _subject_records(organisation, subject_ids, categories)
+    counts = dict(
+        records.order_by()
+        .values("category_id")
+        .annotate(n=Count("id"))
+        .values_list("category_id", "n")
+    )
+    purpose_pairs = set(records.order_by().values_list("category_id", "purpose_id").distinct())
+    rule_pairs = set(
+        records.order_by().exclude(rule=None).values_list("category_id", "rule_id").distinct()
+    )
+    source_rows = set(
+        records.order_by()
+        .exclude(source=Record.Source.PROVIDED)
+        .values_list("category_id", "source", "source_detail")
+        .distinct()
     )
     purposes = {
         p.pk: p
-        for p in Purpose.objects.filter(organisation=organisation).prefetch_related(
-            "recipients", "categories"
-        )
+        for p in Purpose.objects.filter(organisation=organisation).prefetch_related("recipients")
     }
+    rules = {r.pk: r for r in RetentionRule.objects.filter(organisation=organisation)}
     disclosed = defaultdict(set)
-    for category_id, name_sv, name_en, country in Disclosure.objects.filter(
-        organisation=organisation, subject_id__in=subject_ids
-    ).values_list("category_id", "recipient__name_sv", "recipient__name_en", "recipient__country"):
+    disclosures = Disclosure.objects.filter(organisation=organisation, subject_id__in=subject_ids)
+    for category_id, name_sv, name_en, country in disclosures.values_list(
+        "category_id", "recipient__name_sv", "recipient__name_en", "recipient__country"
+    ).distinct():
         disclosed[category_id].add((name_en if language == "en" else name_sv, country))
 
-    by_category: dict = {}
-    for record in records:
-        category = record.category
-        entry = by_category.setdefault(
-            category.pk,
-            {
-                "key": category.key,
-                "name": _name(category, language),
-                "special_category": category.special,
-                "records": [],
-                "purposes": {},
-                "recipients": {},
-                "retention": {},
-                "sources": set(),
-            },
-        )
-        purpose = purposes[record.purpose_id]
-        entry["records"].append(
-            {
-                "id": record.pk,
-                "data": record.data,
-                "purpose": purpose.key,
-                "source": record.source,
-                "collected_at": record.collected_at.isoformat(),
-                "restricted": record.restricted_at is not None,
+    result = []
+    for category in DataCategory.objects.filter(pk__in=list(counts)).order_by("key"):
+        entry_purposes, entry_recipients = {}, {}
+        for purpose in sorted(
+            (purposes[p] for c, p in purpose_pairs if c == category.pk), key=lambda p: p.key
+        ):
+            entry_purposes[purpose.key] = {
+                "key": purpose.key,
+                "name": _name(purpose, language),
+                "description": getattr(purpose, f"description_{language}")
+                or purpose.description_sv,
+                "legal_basis": purpose.legal_basis,
+                "legal_basis_text": str(purpose.get_legal_basis_display()),
+                "direct_marketing": purpose.direct_marketing,
             }
-        )
-        entry["purposes"][purpose.key] = {
-            "name": _name(purpose, language),
-            "description": getattr(purpose, f"description_{language}") or purpose.description_sv,
-            "legal_basis": purpose.legal_basis,
-            "legal_basis_text": str(purpose.get_legal_basis_display()),
-            "direct_marketing": purpose.direct_marketing,
-        }
-        for recipient in purpose.recipients.all():
-            entry["recipients"][recipient.key] = {
-                "name": _name(recipient, language),
-                "kind": recipient.kind,
-                "country": recipient.country,
-                "third_country": recipient.country not in EEA,
-            }
-        if record.rule is not None:
-            entry["retention"][record.rule.key] = retention_text(record.rule, language)
-        if record.source != Record.Source.PROVIDED:
-            entry["sources"].add((record.source, record.source_detail))
-    categories = []
-    for category_id, entry in by_category.items():
-        for name, country in sorted(disclosed.get(category_id, ())):
-            entry["recipients"].setdefault(
+            for recipient in purpose.recipients.all():
+                entry_recipients[recipient.key] = {
+                    "name": _name(recipient, language),
+                    "kind": recipient.kind,
+                    "country": recipient.country,
+                    "third_country": recipient.country not in EEA,
+                }
+        for name, country in sorted(disclosed.get(category.pk, ())):
+            entry_recipients.setdefault(
                 f"disclosed:{name}",
                 {
                     "name": name,
@@ -165,14 +182,30 @@ def access_content(
                     "third_country": country not in EEA,
                 },
             )
-        entry["purposes"] = list(entry["purposes"].values())
-        entry["recipients"] = list(entry["recipients"].values())
-        entry["retention"] = list(entry["retention"].values())
-        entry["sources"] = [
-            {"source": source, "detail": detail} for source, detail in sorted(entry["sources"])
+        retention = [
+            retention_text(rules[r], language)
+            for r in sorted(
+                (r for c, r in rule_pairs if c == category.pk), key=lambda r: rules[r].key
+            )
         ]
-        categories.append(entry)
-    policy = organisation.policy or {}
+        result.append(
+            {
+                "key": category.key,
+                "name": _name(category, language),
+                "special_category": category.special,
+                "record_count": counts[category.pk],
+                "purposes": list(entry_purposes.values()),
+                "recipients": list(entry_recipients.values()),
+                "retention": retention,
+                "sources": [
+                    {"source": source, "detail": detail}
+                    for c, source, detail in sorted(source_rows)
+                    if c == category.pk
+                ],
+            }
+        )
+    policy = (organisation.policy or {}).get("organisation") or {}
+    total = sum(counts.values())
     return {
         "organisation": {
             "name": organisation.legal_name,
@@ -183,49 +216,109 @@ def access_content(
         },
         "generated_at": timezone.now().isoformat(),
         "language": language,
-        "processes_data": bool(records),
-        "record_count": len(records),
-        "categories": categories,
-        "third_country_transfers": (policy.get("organisation") or {}).get("third_country_transfers")
-        or [],
-        "automated_decision_making": (policy.get("organisation") or {}).get(
-            "automated_decision_making"
-        ),
+        "processes_data": total > 0,
+        "record_count": total,
+        "third_country_transfers": policy.get("third_country_transfers") or [],
+        "automated_decision_making": policy.get("automated_decision_making"),
         "rights": [{"right": key, "text": text} for key, text in RIGHTS[language]],
         "complaint": {
             "authority": organisation.supervisory_authority_name,
             "url": organisation.supervisory_authority_url,
             "email": organisation.supervisory_authority_email,
         },
+        "categories": result,
     }
 
 
-def portability_content(*, organisation: Organisation, subject_ids: list[int]) -> dict:
-    records = (
+def access_records(
+    *,
+    organisation: Organisation,
+    subject_ids: list[int],
+    categories: list[str] | None = None,
+    chunk_size: int = 2000,
+) -> Iterator[dict]:
+    """The records of an access reply in category order, streamed (a server-side cursor).
+
+    Each is `{"category", "id", "data", "purpose", "source", "collected_at", "restricted"}`.
+    """
+    rows = (
+        _subject_records(organisation, subject_ids, categories)
+        .order_by("category__key", "collected_at", "pk")
+        .values_list(
+            "category__key",
+            "pk",
+            "data",
+            "purpose__key",
+            "source",
+            "collected_at",
+            "restricted_at",
+        )
+    )
+    for category, pk, data, purpose, source, collected_at, restricted_at in rows.iterator(
+        chunk_size=chunk_size
+    ):
+        yield {
+            "category": category,
+            "id": pk,
+            "data": data,
+            "purpose": purpose,
+            "source": source,
+            "collected_at": collected_at.isoformat(),
+            "restricted": restricted_at is not None,
+        }
+
+
+def access_content(
+    *, organisation: Organisation, subject_ids: list[int], language: str = "sv"
+) -> dict:
+    """The whole access reply in memory: `access_overview` with each category's records."""
+    content = access_overview(organisation=organisation, subject_ids=subject_ids, language=language)
+    by_key = {c["key"]: c for c in content["categories"]}
+    for entry in by_key.values():
+        entry["records"] = []
+    for record in access_records(organisation=organisation, subject_ids=subject_ids):
+        by_key[record.pop("category")]["records"].append(record)
+    return content
+
+
+def portability_records(
+    *, organisation: Organisation, subject_ids: list[int], chunk_size: int = 2000
+) -> Iterator[dict]:
+    """What Art. 20 covers, streamed: data the person provided or that was observed from
+    their use of the service, processed on consent or contract.
+
+    Records kept only because erasure was refused under a legal obligation or a
+    hold (`restriction_ground = "erasure_exception"`) are no longer processed on
+    consent or contract, so they are left out.
+    """
+    rows = (
         Record.objects.filter(
             organisation=organisation,
             subject_id__in=subject_ids,
             source__in=PORTABLE_SOURCES,
             purpose__legal_basis__in=PORTABLE_BASES,
         )
-        .select_related("category", "purpose")
+        .exclude(restriction_ground=ERASURE_EXCEPTION)
         .order_by("category__key", "pk")
+        .values_list("category__key", "purpose__key", "source", "collected_at", "data")
     )
+    for category, purpose, source, collected_at, data in rows.iterator(chunk_size=chunk_size):
+        yield {
+            "category": category,
+            "purpose": purpose,
+            "source": source,
+            "collected_at": collected_at.isoformat(),
+            "data": data,
+        }
+
+
+def portability_content(*, organisation: Organisation, subject_ids: list[int]) -> dict:
     return {
         "schema": "https://dsr-portal.example/schemas/portability-v1.json",
         "schema_version": PORTABILITY_SCHEMA_VERSION,
         "organisation": organisation.legal_name,
         "generated_at": timezone.now().isoformat(),
-        "records": [
-            {
-                "category": r.category.key,
-                "purpose": r.purpose.key,
-                "source": r.source,
-                "collected_at": r.collected_at.isoformat(),
-                "data": r.data,
-            }
-            for r in records
-        ],
+        "records": list(portability_records(organisation=organisation, subject_ids=subject_ids)),
     }
 
 
@@ -235,21 +328,27 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def portability_csv(content: dict) -> str:
+PORTABILITY_CSV_COLUMNS = ["category", "purpose", "source", "collected_at", "field", "value"]
+
+
+def portability_csv_rows(records: Iterable[dict]) -> Iterator[list[str]]:
     """One row per field: category, purpose, source, collected_at, field, value."""
+    for record in records:
+        for field, value in sorted(record["data"].items()):
+            yield [
+                record["category"],
+                record["purpose"],
+                record["source"],
+                record["collected_at"],
+                field,
+                _cell(value),
+            ]
+
+
+def portability_csv(content: dict) -> str:
+    """The CSV of `portability_content`, with a header row."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["category", "purpose", "source", "collected_at", "field", "value"])
-    for record in content["records"]:
-        for field, value in sorted(record["data"].items()):
-            writer.writerow(
-                [
-                    record["category"],
-                    record["purpose"],
-                    record["source"],
-                    record["collected_at"],
-                    field,
-                    _cell(value),
-                ]
-            )
+    writer.writerow(PORTABILITY_CSV_COLUMNS)
+    writer.writerows(portability_csv_rows(content["records"]))
     return out.getvalue()

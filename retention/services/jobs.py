@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from retention.audit import log_action
 from retention.models import RecordStoreJob
+from retention.signals import job_finished
 
 
 class JobLeaseLost(Exception):
@@ -86,7 +87,11 @@ def job_progress(*, job: RecordStoreJob, worker: str, advance: int, counts: dict
 def job_finish(
     *, job: RecordStoreJob, worker: str, action: str, before: Callable[[], None] | None = None
 ) -> bool:
-    """Complete the job with one audit entry; False if someone else already did."""
+    """Complete the job with one audit entry; False if someone else already did.
+
+    `job_finished` is sent in the same transaction, so what its receivers write
+    (a request's completion, say) happens exactly once, together with it.
+    """
     with transaction.atomic():
         updated = RecordStoreJob.objects.filter(
             pk=job.pk, state=RecordStoreJob.State.RUNNING, lease_owner=worker
@@ -105,6 +110,7 @@ def job_finish(
             object_id=job.pk,
             data={"reference": job.reference, "attempts": job.attempts, **job.result},
         )
+        job_finished.send(sender=RecordStoreJob, job=job)
     return True
 
 

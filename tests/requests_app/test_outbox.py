@@ -15,6 +15,7 @@ from requests_app.models import OutboxMessage, RequestStatus, SubjectRequest
 from requests_app.services.outbox import outbox_relay
 from requests_app.services.verification import verification_check
 from requests_app.tasks import relay_outbox
+from tests.conftest import _use_broker
 
 from .conftest import last_code, run_queued_tasks
 from .helpers import submit
@@ -35,7 +36,7 @@ def private_redis(tmp_path):
     server = EmbeddedRedis(tmp_path / "redis", persistent=False)
     url = server.start()
     previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = url
+    _use_broker(url)
     caches = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     }
@@ -44,7 +45,7 @@ def private_redis(tmp_path):
     ):
         yield server
     server.stop()
-    celery_app.conf.broker_url = previous
+    _use_broker(previous)
 
 
 def test_it_files_a_request_while_redis_is_down_and_sends_the_code_when_it_is_back(

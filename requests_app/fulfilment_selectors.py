@@ -1,0 +1,273 @@
+"""Reads for fulfilment: an erasure plan summarised in SQL, and what a request's staff page shows.
+
+An erasure plan lives as JSON on its `RecordStoreJob` and can list a great
+many records; everything here reads it with `jsonb_array_elements` in the
+database (grouped, counted or one page at a time), never whole into Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+
+from requests_app.choices import localized_name
+from requests_app.models import (
+    CorrectionDecision,
+    Fulfilment,
+    ObjectionDecision,
+    RecipientNotification,
+    RequestKind,
+    RequestSubjectMatch,
+    SubjectRequest,
+)
+from retention.models import DataCategory, Purpose, Record, RecordStoreJob, RetentionRule
+
+PLAN_PAGE_SIZE = 100
+TARGET_RECORDS_MAX = 500
+
+_ITEMS = """
+    SELECT n, (i->>'record')::bigint AS id, i->>'action' AS action, i->>'category' AS category,
+           i->>'purpose' AS purpose, i->>'rule' AS rule, i->>'reason' AS reason,
+           i->>'until' AS until, i->'fields' AS fields
+      FROM retention_recordstorejob j, jsonb_array_elements(j.plan) WITH ORDINALITY AS t(i, n)
+     WHERE j.id = %(job)s
+"""
+
+# The plan as approved: one row per (action, category, rule, reason, until, fields).
+PLAN_GROUPS_SQL = f"""
+WITH items AS ({_ITEMS})
+SELECT action, category, rule, reason, until, NULL::timestamptz, fields, count(*)
+  FROM items GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 5
+"""  # noqa: S608 - constant fragments; the job id is a parameter
+
+# The plan as carried out: a record the plan would delete or reduce that is still
+# there under a legal hold (placed after approval) was kept, and is reported so.
+RESULT_GROUPS_SQL = f"""
+WITH items AS ({_ITEMS}),
+judged AS (
+    SELECT items.*, hold.ends_at AS hold_ends,
+           (r.id IS NOT NULL AND (items.action = 'delete'
+                                  OR (items.action = 'reduce' AND hold.id IS NOT NULL))) AS held
+      FROM items
+      LEFT JOIN retention_record r ON r.id = items.id
+      LEFT JOIN LATERAL (
+          SELECT h.id, h.ends_at FROM retention_legalhold h
+           WHERE h.organisation_id = r.organisation_id AND h.lifted_at IS NULL
+             AND (h.ends_at IS NULL OR h.ends_at > now())
+             AND (h.subject_id IS NULL OR h.subject_id = r.subject_id)
+             AND (h.category_id IS NULL OR h.category_id = r.category_id)
+           ORDER BY h.ends_at DESC NULLS FIRST LIMIT 1
+      ) hold ON r.id IS NOT NULL
+)
+SELECT CASE WHEN held THEN 'keep' ELSE action END,
+       category,
+       CASE WHEN held THEN NULL ELSE rule END,
+       CASE WHEN held THEN 'legal_hold' ELSE reason END,
+       CASE WHEN held THEN NULL ELSE until END,
+       CASE WHEN held THEN hold_ends END,
+       CASE WHEN held THEN NULL ELSE fields END,
+       count(*)
+  FROM judged GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 5
+"""  # noqa: S608
+
+PLAN_PAGE_SQL = f"""
+WITH items AS ({_ITEMS})
+SELECT id, action, category, purpose, rule, reason, until, fields
+  FROM items ORDER BY n OFFSET %(offset)s LIMIT %(limit)s
+"""  # noqa: S608
+
+
+def _groups(sql: str, job_id: int) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"job": job_id})
+        rows = cursor.fetchall()
+    groups = []
+    for action, category, rule, reason, until, hold_ends, fields, records in rows:
+        if isinstance(fields, str):  # Django hands jsonb out of a raw cursor as text
+            fields = json.loads(fields)
+        if hold_ends is not None:
+            until = hold_ends.isoformat()
+        groups.append(
+            {
+                "action": action,
+                "category": category,
+                "rule": rule,
+                "reason": reason,
+                "until": until,
+                "fields": sorted(fields) if isinstance(fields, list) else [],
+                "records": records,
+            }
+        )
+    return groups
+
+
+def plan_groups(*, job_id: int) -> list[dict]:
+    """The erasure plan grouped (one query): what would be deleted, reduced, kept, and why."""
+    return _groups(PLAN_GROUPS_SQL, job_id)
+
+
+def erasure_result_groups(*, job_id: int) -> list[dict]:
+    """What the finished erasure did, grouped (one query), holds placed meanwhile included."""
+    return _groups(RESULT_GROUPS_SQL, job_id)
+
+
+def plan_counts(*, job_id: int) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i->>'action', count(*) FROM retention_recordstorejob j, "
+            "jsonb_array_elements(j.plan) i WHERE j.id = %s GROUP BY 1",
+            [job_id],
+        )
+        counts = dict(cursor.fetchall())
+    return {
+        "delete": counts.get("delete", 0),
+        "reduce": counts.get("reduce", 0),
+        "keep": counts.get("keep", 0),
+        "total": sum(counts.values()),
+    }
+
+
+def plan_page(*, job_id: int, page: int, size: int | None = None) -> list[dict]:
+    """One page of the plan's per-record items, in plan order."""
+    size = size or PLAN_PAGE_SIZE
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PLAN_PAGE_SQL, {"job": job_id, "offset": (max(page, 1) - 1) * size, "limit": size}
+        )
+        columns = ["record", "action", "category", "purpose", "rule", "reason", "until", "fields"]
+        items = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for item in items:
+        if isinstance(item["fields"], str):
+            item["fields"] = json.loads(item["fields"])
+    return items
+
+
+# --- Names and dates in the reader's language ---------------------------------------------
+
+
+@dataclass
+class Names:
+    """Localised names of an organisation's categories, purposes and rules (three queries)."""
+
+    categories: dict[str, str] = field(default_factory=dict)
+    purposes: dict[str, str] = field(default_factory=dict)
+    rules: dict[str, RetentionRule] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, organisation_id: int) -> Names:
+        return cls(
+            categories={
+                c.key: localized_name(c)
+                for c in DataCategory.objects.filter(organisation_id=organisation_id)
+            },
+            purposes={
+                p.key: localized_name(p)
+                for p in Purpose.objects.filter(organisation_id=organisation_id)
+            },
+            rules={r.key: r for r in RetentionRule.objects.filter(organisation_id=organisation_id)},
+        )
+
+
+def last_day(until: str | None, time_zone: str) -> dt.date | None:
+    """The last day data is kept: an expiry at midnight means "until the day before"."""
+    if not until:
+        return None
+    moment = dt.datetime.fromisoformat(until).astimezone(ZoneInfo(time_zone))
+    return (moment - dt.timedelta(microseconds=1)).date()
+
+
+# --- The staff page -------------------------------------------------------------------------
+
+
+@dataclass
+class FulfilmentView:
+    fulfilment: Fulfilment | None
+    job: RecordStoreJob | None = None
+    counts: dict | None = None
+    groups: list[dict] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)
+    page: int = 1
+    pages: int = 1
+    corrections: list[dict] = field(default_factory=list)
+    objections: list[dict] = field(default_factory=list)
+    notifications: list[RecipientNotification] = field(default_factory=list)
+    restricted_records: int = 0
+
+
+def fulfilment_view(*, request: SubjectRequest, page: int = 1) -> FulfilmentView:
+    """Everything the staff detail page shows about carrying out the request."""
+    fulfilment = Fulfilment.objects.filter(request=request).first()
+    view = FulfilmentView(fulfilment=fulfilment)
+    names = Names.of(request.organisation_id)
+    tz = request.organisation.time_zone
+    if fulfilment is not None and fulfilment.job_id:
+        view.job = RecordStoreJob.objects.defer("plan").get(pk=fulfilment.job_id)
+        view.counts = plan_counts(job_id=fulfilment.job_id)
+        view.pages = max(1, -(-view.counts["total"] // PLAN_PAGE_SIZE))
+        view.page = min(max(page, 1), view.pages)
+        view.groups = [_named(group, names, tz) for group in plan_groups(job_id=fulfilment.job_id)]
+        view.items = [
+            _named(item, names, tz) for item in plan_page(job_id=fulfilment.job_id, page=view.page)
+        ]
+    details = request.details or {}
+    if request.kind == RequestKind.RECTIFICATION:
+        decisions = {d.index: d for d in CorrectionDecision.objects.filter(request=request)}
+        view.corrections = [
+            {"index": index, "row": row, "decision": decisions.get(index)}
+            for index, row in enumerate(details.get("corrections") or [])
+        ]
+    if request.kind == RequestKind.OBJECTION:
+        decisions = {
+            d.purpose.key: d
+            for d in ObjectionDecision.objects.filter(request=request).select_related("purpose")
+        }
+        view.objections = [
+            {"key": key, "name": names.purposes.get(key, key), "decision": decisions.get(key)}
+            for key in details.get("purposes") or []
+        ]
+    view.notifications = list(
+        RecipientNotification.objects.filter(request=request).select_related("recipient")
+    )
+    if request.kind == RequestKind.RESTRICTION:
+        view.restricted_records = Record.objects.filter(
+            organisation_id=request.organisation_id,
+            subject_id__in=RequestSubjectMatch.objects.filter(request=request).values("subject_id"),
+            restriction_ground__startswith="art18",
+        ).count()
+    return view
+
+
+def _named(item: dict, names: Names, time_zone: str) -> dict:
+    rule = names.rules.get(item.get("rule") or "")
+    return {
+        **item,
+        "category_name": names.categories.get(item["category"], item["category"]),
+        "purpose_name": names.purposes.get(item.get("purpose") or "", item.get("purpose") or ""),
+        "rule_name": localized_name(rule) if rule else "",
+        "until_date": last_day(item.get("until"), time_zone),
+    }
+
+
+def correction_targets(*, request: SubjectRequest) -> list[tuple[str, str]]:
+    """Where a correction may go: "record:field" of the matched subjects' records (capped).
+
+    Labels name the category, record and field, not the value: the values are
+    on the subject's records page, which writes every view to the audit trail.
+    """
+    records = (
+        Record.objects.filter(
+            organisation_id=request.organisation_id,
+            subject_id__in=RequestSubjectMatch.objects.filter(request=request).values("subject_id"),
+        )
+        .select_related("category")
+        .order_by("category__key", "id")[:TARGET_RECORDS_MAX]
+    )
+    return [
+        (f"{record.pk}:{name}", f"{localized_name(record.category)} · {record.pk} · {name}")
+        for record in records
+        for name in record.category.fields
+    ]

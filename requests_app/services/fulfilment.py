@@ -1,0 +1,1078 @@
+"""Carrying out a request on the record store, exactly once (Arts. 7(3), 16, 17, 18, 19, 21).
+
+The flow (README, "Fulfilment"):
+
+* Approval (`staff.request_approve`) writes an outbox message; its task calls
+  `fulfilment_start`, which dispatches by kind. Access and portability go to
+  `packages.package_start`. Everything else is done here, in one transaction
+  per step, with the outbox message (or a unique row) as the proof that a
+  step was done: a redelivered message finds it and does nothing.
+* Erasure (Art. 17): `fulfilment_start` plans (`erasure_job_create`, a job in
+  state `planned`); the plan is on the staff page; an approver approves it
+  (`erasure_plan_approve`: re-authenticated, the job enqueued through the
+  outbox, the request `fulfilling`); the worker runs the job; `job_finish`
+  sends `retention.signals.job_finished` inside its transaction and
+  `erasure_job_finished` completes the request there, so the reply, the
+  request's completion and the Art. 19 notices happen exactly once with it.
+* Restriction (Art. 18), rectification (Art. 16), objection to
+  legitimate-interest purposes (Art. 21(1)): done and completed by
+  `fulfilment_start`, from the decisions staff recorded before approving
+  (`correction_decide`, `objection_decide`). Lifting a restriction tells the
+  person first (Art. 18(3)): `restriction_lift_request` ->
+  `restriction_lift_notice_send` -> `restriction_lift_carry_out`.
+* Objection to direct marketing (Art. 21(3)) and withdrawal of consent
+  (Art. 7(3)) are honoured as soon as the e-mail address is verified, without
+  staff (`fulfilment_on_verified` -> `fulfilment_honour`): a withdrawal must
+  be as easy as giving consent, and a marketing objection is absolute. Only
+  subjects matched by the verified address are acted on automatically; a
+  request that also matched subjects by an unproven identifier (personnummer,
+  customer number), or that also objects to other purposes, then waits for
+  staff, who approve the rest.
+* Art. 19: after an erasure, rectification or restriction that changed
+  anything, every recipient the changed data was disclosed to gets one
+  e-mail per change (`RecipientNotification`, unique per request, recipient
+  and change); a recipient without an address is logged and shown to staff.
+  The reply to the person lists them.
+
+The reply to the person is rendered in their language from what was done
+(`Fulfilment.outcome`), stored as the request's resolution text and sent
+with the `request_completed` e-mail (`staff.staff_notification_send`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
+from requests_app.choices import RESTRICTION_GROUNDS, localized_name
+from requests_app.fulfilment_selectors import Names, erasure_result_groups, last_day
+from requests_app.models import (
+    CorrectionDecision,
+    Fulfilment,
+    MatchMethod,
+    ObjectionDecision,
+    OutboxMessage,
+    RecipientNotification,
+    RequestKind,
+    RequestStatus,
+    RequestSubjectMatch,
+    RestrictionLift,
+    SubjectRequest,
+)
+from requests_app.permissions import Action, permission_require
+from requests_app.services.emails import email_send, email_send_to, public_url
+from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.staff import InvalidTransition, StaffActionError
+from requests_app.services.staff import _close as request_close
+from requests_app.services.staff import _notify as request_notify
+from requests_app.services.staff import _set_status as request_status_set
+from retention.audit import log_action
+from retention.models import (
+    AuditEntry,
+    DataSubject,
+    Disclosure,
+    LegalBasis,
+    Purpose,
+    Recipient,
+    Record,
+    RecordStoreJob,
+)
+from retention.services.erasure import erasure_job_create, plan_counts
+from retention.services.jobs import job_approve
+from retention.services.rights import (
+    marketing_objection,
+    processing_stop,
+    rectification_apply,
+    restriction_apply,
+    restriction_lift,
+)
+
+logger = logging.getLogger(__name__)
+
+HONOUR_TASK = "requests_app.tasks.fulfilment_honour"
+ERASURE_RUN_TASK = "requests_app.tasks.erasure_job_run"
+RECIPIENT_TASK = "requests_app.tasks.recipient_notify"
+LIFT_NOTICE_TASK = "requests_app.tasks.restriction_lift_notice"
+LIFT_TASK = "requests_app.tasks.restriction_lift"
+
+S = RequestStatus
+K = RequestKind
+Change = RecipientNotification.Change
+# A request that can still be completed by its fulfilment.
+FINISHABLE = (S.NEW, S.IN_PROGRESS, S.APPROVED, S.FULFILLING)
+# A request whose direct-marketing objection or consent withdrawal is honoured on verification.
+HONOURABLE = (S.NEW, S.IN_PROGRESS, S.AWAITING_SUBJECT, S.LINKED)
+DECIDABLE = (S.NEW, S.IN_PROGRESS, S.AWAITING_SUBJECT)
+RESTRICTION_GROUND_CODES = ("a", "b", "c", "d")
+
+
+# --- Small helpers -------------------------------------------------------------------------
+
+
+def _log(request: SubjectRequest, action: str, data: dict | None = None, actor=None) -> None:
+    log_action(
+        action=action,
+        actor_kind=AuditEntry.ActorKind.STAFF if actor else AuditEntry.ActorKind.SYSTEM,
+        actor_id=actor.pk if actor else None,
+        organisation=request.organisation,
+        object_type="subject_request",
+        object_id=request.pk,
+        data=data or {},
+    )
+
+
+def _message_claim(outbox_message_id: int | None) -> tuple[OutboxMessage | None, bool]:
+    """Lock the outbox message; (message, True) when a run of it already finished."""
+    if outbox_message_id is None:
+        return None, False
+    message = OutboxMessage.objects.select_for_update().filter(pk=outbox_message_id).first()
+    return message, message is None or message.completed_at is not None
+
+
+def _message_done(message: OutboxMessage | None) -> None:
+    if message is not None:
+        message.completed_at = timezone.now()
+        message.save(update_fields=["completed_at"])
+
+
+def _request_locked(request_id: int) -> SubjectRequest | None:
+    return (
+        SubjectRequest.objects.select_for_update(of=("self",))
+        .select_related("organisation")
+        .filter(pk=request_id)
+        .first()
+    )
+
+
+def _fulfilment_for(request: SubjectRequest) -> Fulfilment:
+    """The request's fulfilment row (the request row is locked by the caller)."""
+    fulfilment, _created = Fulfilment.objects.select_for_update().get_or_create(request=request)
+    return fulfilment
+
+
+def _subject_ids(request: SubjectRequest, *, proven_only: bool = False) -> list[int]:
+    matches = RequestSubjectMatch.objects.filter(request=request)
+    if proven_only:
+        matches = matches.filter(method=MatchMethod.EMAIL)
+    return sorted(set(matches.values_list("subject_id", flat=True)))
+
+
+def _require(request: SubjectRequest, *, kinds, statuses, action: str) -> None:
+    if request.kind not in kinds or request.status not in statuses:
+        raise InvalidTransition(
+            _("This request is “%(status)s”: “%(action)s” is not possible in that state.")
+            % {"status": request.get_status_display(), "action": action}
+        )
+
+
+# --- Starting: the dispatcher --------------------------------------------------------------
+
+
+def fulfilment_start(*, request_id: int, outbox_message_id: int | None = None) -> bool:
+    """Carry out an approved request (the approval's outbox task calls this); safe to repeat.
+
+    Returns False when there was nothing (more) to do: a redelivered message,
+    a request no longer approved (cancelled meanwhile), one already started.
+    """
+    kind = SubjectRequest.objects.filter(pk=request_id).values_list("kind", flat=True).first()
+    if kind is None:
+        return False
+    if kind in (K.ACCESS, K.PORTABILITY):
+        from requests_app.services.packages import package_start
+
+        package_start(request_id=request_id, outbox_message_id=outbox_message_id)
+        return True
+    with transaction.atomic():
+        message, done = _message_claim(outbox_message_id)
+        if done:
+            return False
+        request = _request_locked(request_id)
+        fulfilment = _fulfilment_for(request)
+        if fulfilment.started_at is not None or request.status != S.APPROVED:
+            _message_done(message)
+            return False
+        now = timezone.now()
+        fulfilment.started_at = now
+        fulfilment.start_message_id = outbox_message_id
+        STARTERS[request.kind](request, fulfilment, now)
+        fulfilment.save()
+        _message_done(message)
+    return True
+
+
+def _start_erasure(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -> None:
+    """Plan the erasure of the matched subjects (the chosen categories, or all)."""
+    categories = (request.details or {}).get("categories") or None
+    subject_ids = _subject_ids(request)
+    job = erasure_job_create(
+        organisation=request.organisation,
+        subject_ids=subject_ids,
+        categories=categories,
+        reference=request.reference,
+    )
+    fulfilment.job = job
+    # Art. 19: the disclosures of what the plan deletes or reduces, found before it runs.
+    planned = Record.objects.filter(
+        pk__in=RawSQL(
+            "SELECT (i->>'record')::bigint FROM retention_recordstorejob j, "
+            "jsonb_array_elements(j.plan) i "
+            "WHERE j.id = %s AND i->>'action' IN ('delete', 'reduce')",
+            [job.pk],
+        )
+    )
+    fulfilment.outcome["erasure"] = {
+        "categories": categories,
+        "subjects": len(subject_ids),
+        "disclosures": _affected_disclosures(
+            request, subject_ids, planned, loose_categories=categories
+        ),
+    }
+    _log(request, "requests.erasure.planned", {"job_id": job.pk, **plan_counts(job.plan)})
+
+
+def _start_restriction(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -> None:
+    details = request.details or {}
+    ground = details.get("ground", "")
+    code = f"art18_{ground}" if ground in RESTRICTION_GROUND_CODES else "art18"
+    categories = details.get("categories") or None
+    subject_ids = _subject_ids(request)
+    records = _records(request, subject_ids).filter(restricted_at__isnull=True)
+    if categories:
+        records = records.filter(category__key__in=categories)
+    disclosures = _affected_disclosures(request, subject_ids, records, loose_categories=categories)
+    count = restriction_apply(
+        organisation=request.organisation,
+        subject_ids=subject_ids,
+        ground=code,
+        categories=categories,
+        reference=request.reference,
+    )
+    fulfilment.outcome["restriction"] = {
+        "ground": ground,
+        "categories": categories,
+        "records": count,
+        "subjects": len(subject_ids),
+    }
+    if count:
+        _recipients_notify(request, Change.RESTRICTION, disclosures)
+    _finish(request, fulfilment, now)
+
+
+def _start_rectification(request: SubjectRequest, fulfilment: Fulfilment, now) -> None:
+    """Apply the accepted corrections and store the supplementary statement."""
+    details = request.details or {}
+    subject_ids = _subject_ids(request)
+    accepted = list(
+        CorrectionDecision.objects.filter(request=request, accepted=True, record__isnull=False)
+    )
+    existing = _records(request, subject_ids).filter(pk__in=[d.record_id for d in accepted])
+    existing_ids = set(existing.values_list("pk", flat=True))
+    applied = [d for d in accepted if d.record_id in existing_ids]
+    categories = sorted(set(existing.values_list("category__key", flat=True)))
+    disclosures = _affected_disclosures(request, subject_ids, existing, loose_categories=categories)
+    statement = (details.get("statement") or "").strip()
+    updated = 0
+    if subject_ids and (applied or statement):
+        updated = rectification_apply(
+            organisation=request.organisation,
+            subject_ids=subject_ids,
+            corrections=[
+                {"record": d.record_id, "field": d.field, "value": d.value} for d in applied
+            ],
+            statement=statement,
+            reference=request.reference,
+        )
+    CorrectionDecision.objects.filter(pk__in=[d.pk for d in applied]).update(applied_at=now)
+    fulfilment.outcome["rectification"] = {
+        "applied": len(applied),
+        "records": updated,
+        "statement": bool(statement and subject_ids),
+        "subjects": len(subject_ids),
+    }
+    if applied:
+        _recipients_notify(request, Change.RECTIFICATION, disclosures)
+    _finish(request, fulfilment, now)
+
+
+def _start_objection(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -> None:
+    """Direct marketing (if not honoured yet) and the purposes without compelling grounds."""
+    details = request.details or {}
+    subject_ids = _subject_ids(request)
+    remaining = _not_yet_honoured(fulfilment, subject_ids)
+    if details.get("direct_marketing") and (remaining or not fulfilment.honoured_at):
+        _honour_marketing(request, fulfilment, remaining)
+    purposes = [k for k in details.get("purposes") or [] if isinstance(k, str)]
+    overriding = set(
+        ObjectionDecision.objects.filter(
+            request=request, compelling_grounds=True, purpose__key__in=purposes
+        ).values_list("purpose__key", flat=True)
+    )
+    stop = [k for k in purposes if k not in overriding]
+    counts = {"restricted": 0, "erased": 0}
+    if stop:
+        records = _records(request, subject_ids).filter(purpose__key__in=stop)
+        disclosures = _affected_disclosures(request, subject_ids, records, loose_categories=[])
+        counts = processing_stop(
+            organisation=request.organisation,
+            subject_ids=subject_ids,
+            purpose_keys=stop,
+            reason="objection",
+            reference=request.reference,
+        )
+        if counts["restricted"]:
+            _recipients_notify(request, Change.RESTRICTION, disclosures)
+    fulfilment.outcome["objection"] = {
+        "stopped": stop,
+        "continued": sorted(overriding),
+        "restricted": counts["restricted"],
+        "subjects": len(subject_ids),
+    }
+    _finish(request, fulfilment, now)
+
+
+def _start_consent_withdrawal(request: SubjectRequest, fulfilment: Fulfilment, now) -> None:
+    remaining = _not_yet_honoured(fulfilment, _subject_ids(request))
+    if remaining or not fulfilment.honoured_at:
+        _honour_consent(request, fulfilment, remaining)
+    _finish(request, fulfilment, now)
+
+
+STARTERS = {
+    K.ERASURE: _start_erasure,
+    K.RESTRICTION: _start_restriction,
+    K.RECTIFICATION: _start_rectification,
+    K.OBJECTION: _start_objection,
+    K.CONSENT_WITHDRAWAL: _start_consent_withdrawal,
+}
+
+
+def _records(request: SubjectRequest, subject_ids: list[int]) -> QuerySet[Record]:
+    return Record.objects.filter(
+        organisation_id=request.organisation_id, subject_id__in=subject_ids
+    )
+
+
+def _not_yet_honoured(fulfilment: Fulfilment, subject_ids: list[int]) -> list[int]:
+    done = set(fulfilment.outcome.get("honoured_subject_ids") or [])
+    return [s for s in subject_ids if s not in done]
+
+
+# --- Honoured on verification: direct marketing and consent ----------------------------------
+
+
+def fulfilment_on_verified(*, request: SubjectRequest) -> None:
+    """Inside the verification's transaction: queue what is honoured without staff."""
+    details = request.details or {}
+    honour = (request.kind == K.OBJECTION and details.get("direct_marketing")) or (
+        request.kind == K.CONSENT_WITHDRAWAL and details.get("purposes")
+    )
+    if honour:
+        outbox_enqueue(task_name=HONOUR_TASK, payload={"request_id": request.pk})
+
+
+def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) -> bool:
+    """Honour a verified direct-marketing objection or consent withdrawal at once; safe to repeat.
+
+    Acts on the subjects matched by the verified e-mail address (and, for
+    marketing, blocks that address and the phone number given). The request
+    is completed unless staff still have something to decide.
+    """
+    with transaction.atomic():
+        message, done = _message_claim(outbox_message_id)
+        if done:
+            return False
+        request = _request_locked(request_id)
+        if request is None:
+            return False
+        fulfilment = _fulfilment_for(request)
+        if (
+            fulfilment.honoured_at is not None
+            or fulfilment.started_at is not None
+            or request.status not in HONOURABLE
+        ):
+            _message_done(message)
+            return False
+        now = timezone.now()
+        proven = _subject_ids(request, proven_only=True)
+        if request.kind == K.OBJECTION:
+            _honour_marketing(request, fulfilment, proven)
+        else:
+            _honour_consent(request, fulfilment, proven)
+        fulfilment.honoured_at = now
+        # Staff must still act on subjects matched by an unproven identifier, and on
+        # objections to purposes other than direct marketing.
+        unproven = set(_subject_ids(request)) - set(proven)
+        other_purposes = request.kind == K.OBJECTION and (request.details or {}).get("purposes")
+        staff_needed = bool(unproven) or bool(other_purposes)
+        _log(
+            request,
+            "requests.request.honoured",
+            {"subjects": len(proven), "waits_for_staff": staff_needed},
+        )
+        if request.status == S.NEW and not staff_needed:
+            _finish(request, fulfilment, now)
+        else:
+            fulfilment.save()
+        _message_done(message)
+    return True
+
+
+def _honoured(fulfilment: Fulfilment, subject_ids: list[int]) -> None:
+    done = set(fulfilment.outcome.get("honoured_subject_ids") or [])
+    fulfilment.outcome["honoured_subject_ids"] = sorted(done | set(subject_ids))
+
+
+def _honour_marketing(request: SubjectRequest, fulfilment: Fulfilment, subject_ids) -> None:
+    marketing_only = _records(request, subject_ids).filter(purpose__direct_marketing=True)
+    disclosures = _affected_disclosures(request, subject_ids, marketing_only, loose_categories=[])
+    counts = marketing_objection(
+        organisation=request.organisation,
+        subject_ids=subject_ids,
+        email=request.email,
+        phone=request.phone,
+        reference=request.reference,
+    )
+    previous = fulfilment.outcome.get("marketing") or {}
+    fulfilment.outcome["marketing"] = {"erased": previous.get("erased", 0) + counts["erased"]}
+    _honoured(fulfilment, subject_ids)
+    if counts["erased"]:
+        _recipients_notify(request, Change.ERASURE, disclosures)
+
+
+def _honour_consent(request: SubjectRequest, fulfilment: Fulfilment, subject_ids) -> None:
+    """Stop the consents chosen (all consent-based purposes when none was chosen)."""
+    keys = [k for k in (request.details or {}).get("purposes") or [] if isinstance(k, str)]
+    consent = Purpose.objects.filter(
+        organisation_id=request.organisation_id, legal_basis=LegalBasis.CONSENT
+    )
+    if keys:
+        consent = consent.filter(key__in=keys)
+    keys = sorted(consent.values_list("key", flat=True))
+    records = _records(request, subject_ids).filter(purpose__key__in=keys)
+    disclosures = _affected_disclosures(request, subject_ids, records, loose_categories=[])
+    counts = processing_stop(
+        organisation=request.organisation,
+        subject_ids=subject_ids,
+        purpose_keys=keys,
+        reason="consent_withdrawn",
+        reference=request.reference,
+    )
+    previous = fulfilment.outcome.get("consent") or {}
+    fulfilment.outcome["consent"] = {
+        "purposes": keys,
+        "erased": previous.get("erased", 0) + counts["erased"],
+    }
+    _honoured(fulfilment, subject_ids)
+    if counts["erased"]:
+        _recipients_notify(request, Change.ERASURE, disclosures)
+
+
+# --- Erasure: plan approval and completion ---------------------------------------------------
+
+
+def erasure_plan_approve(*, request: SubjectRequest, actor) -> RecordStoreJob:
+    """An approver approves the erasure plan: the job is queued through the outbox."""
+    permission_require(user=actor, action=Action.APPROVE, organisation_id=request.organisation_id)
+    with transaction.atomic():
+        request = _request_locked(request.pk)
+        _require(
+            request,
+            kinds=(K.ERASURE,),
+            statuses=(S.APPROVED,),
+            action=pgettext("staff action", "approve the erasure plan"),
+        )
+        fulfilment = Fulfilment.objects.select_for_update().filter(request=request).first()
+        if fulfilment is None or fulfilment.job_id is None:
+            raise StaffActionError(
+                _("The erasure plan is not ready yet. Reload the page in a moment."),
+                code="no_plan",
+            )
+        job = job_approve(
+            job=RecordStoreJob.objects.defer("plan").get(pk=fulfilment.job_id), user=actor
+        )
+        if job.state != RecordStoreJob.State.APPROVED:
+            raise InvalidTransition(_("The erasure plan was already approved."))
+        now = timezone.now()
+        fulfilment.plan_approved_by = actor
+        fulfilment.plan_approved_at = now
+        fulfilment.save(update_fields=["plan_approved_by", "plan_approved_at"])
+        message = outbox_enqueue(task_name=ERASURE_RUN_TASK, payload={"job_id": job.pk})
+        request_status_set(request, S.FULFILLING, now)
+        _log(
+            request,
+            "requests.erasure.plan_approved",
+            {"job_id": job.pk, "outbox_message_id": message.pk},
+            actor=actor,
+        )
+    return job
+
+
+def outbox_message_complete(*, outbox_message_id: int | None) -> None:
+    """Mark a message whose task recognises repeats by other means (a job's lease) as done."""
+    with transaction.atomic():
+        message, done = _message_claim(outbox_message_id)
+        if not done:
+            _message_done(message)
+
+
+def erasure_job_finished(*, job: RecordStoreJob) -> None:
+    """`job_finished` receiver: inside the job's completion transaction, complete the request."""
+    request_id = (
+        Fulfilment.objects.filter(job_id=job.pk).values_list("request_id", flat=True).first()
+    )
+    if request_id is None:
+        return  # a job that is not a request's (a staff erasure in the record store)
+    request = _request_locked(request_id)
+    fulfilment = Fulfilment.objects.select_for_update().get(request=request)
+    if fulfilment.completed_at is not None:
+        return
+    outcome = fulfilment.outcome.setdefault("erasure", {})
+    outcome["groups"] = erasure_result_groups(job_id=job.pk)
+    outcome["result"] = dict(job.result)
+    if job.result.get("deleted", 0) + job.result.get("reduced", 0):
+        _recipients_notify(request, Change.ERASURE, outcome.get("disclosures") or {})
+    _finish(request, fulfilment, timezone.now())
+
+
+# --- Completion and the reply -----------------------------------------------------------------
+
+
+def _finish(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -> None:
+    """Record the outcome; complete the request with the reply (unless staff closed it already)."""
+    fulfilment.completed_at = now
+    fulfilment.save()
+    if request.status not in FINISHABLE:
+        return
+    resolution = request_close(
+        request, actor=None, outcome=S.COMPLETED, now=now, text=reply_text(request=request)
+    )
+    _log(
+        request,
+        "requests.request.completed",
+        {"from": request._previous_status, "on_time": resolution.on_time, "fulfilment": True},
+    )
+    request_notify(request, "request_completed")
+
+
+def reply_text(*, request: SubjectRequest) -> str:
+    """The reply to the person, in their language, from what was done."""
+    with translation.override(request.language):
+        context = reply_context(request=request)
+        text = render_to_string("requests_app/fulfilment/reply.txt", context)
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def reply_context(*, request: SubjectRequest) -> dict:
+    """What the reply says, with names and dates in the active language."""
+    fulfilment = Fulfilment.objects.filter(request=request).first()
+    outcome = fulfilment.outcome if fulfilment else {}
+    names = Names.of(request.organisation_id)
+    tz = request.organisation.time_zone
+    context: dict = {"request": request, "kind": request.kind}
+    context["no_subject"] = not RequestSubjectMatch.objects.filter(request=request).exists()
+    if "erasure" in outcome:
+        context["erasure"] = _erasure_reply(outcome["erasure"], names, tz)
+    if "restriction" in outcome:
+        data = outcome["restriction"]
+        grounds = dict(RESTRICTION_GROUNDS)
+        context["restriction"] = {
+            "records": data["records"],
+            "ground": str(grounds.get(data.get("ground"), "")),
+            "categories": [names.categories.get(k, k) for k in data.get("categories") or []],
+        }
+    if "marketing" in outcome:
+        context["marketing"] = outcome["marketing"]
+    if "consent" in outcome:
+        context["consent"] = {
+            "purposes": [names.purposes.get(k, k) for k in outcome["consent"]["purposes"]],
+            "erased": outcome["consent"]["erased"],
+        }
+    if "objection" in outcome:
+        decisions = {
+            d.purpose.key: d
+            for d in ObjectionDecision.objects.filter(request=request).select_related("purpose")
+        }
+        data = outcome["objection"]
+        context["objection"] = {
+            "stopped": [names.purposes.get(k, k) for k in data["stopped"]],
+            "continued": [
+                {"purpose": names.purposes.get(k, k), "reason": decisions[k].reason}
+                for k in data["continued"]
+                if k in decisions
+            ],
+            "restricted": data["restricted"],
+        }
+    if "rectification" in outcome:
+        corrections = (request.details or {}).get("corrections") or []
+        decisions = list(CorrectionDecision.objects.filter(request=request))
+        context["rectification"] = {
+            "accepted": [
+                corrections[d.index]
+                for d in decisions
+                if d.applied_at and d.index < len(corrections)
+            ],
+            "rejected": [
+                {**corrections[d.index], "reason": d.reason}
+                for d in decisions
+                if not d.accepted and d.index < len(corrections)
+            ],
+            "statement": outcome["rectification"]["statement"],
+        }
+    notifications = list(
+        RecipientNotification.objects.filter(request=request).select_related("recipient")
+    )
+    seen: dict[int, dict] = {}
+    for n in notifications:
+        entry = seen.setdefault(
+            n.recipient_id, {"name": localized_name(n.recipient), "changes": []}
+        )
+        entry["changes"].append(n.get_change_display())
+    context["recipients"] = list(seen.values())
+    erasure_result = (outcome.get("erasure") or {}).get("result") or {}
+    context["changed"] = bool(
+        erasure_result.get("deleted", 0) + erasure_result.get("reduced", 0)
+        or (outcome.get("restriction") or {}).get("records")
+        or (outcome.get("rectification") or {}).get("applied")
+    )
+    return context
+
+
+def _erasure_reply(data: dict, names: Names, time_zone: str) -> dict:
+    erased, reduced, kept = [], [], []
+    for group in data.get("groups") or []:
+        item = {
+            "category": names.categories.get(group["category"], group["category"]),
+            "records": group["records"],
+            "fields": [f.replace("_", " ") for f in group["fields"]],
+            "until": last_day(group["until"], time_zone),
+            "reason": _reason_text(group["reason"], names.rules.get(group["rule"] or "")),
+            "hold": group["reason"] == "legal_hold",
+        }
+        {"delete": erased, "reduce": reduced, "keep": kept}[group["action"]].append(item)
+    return {"erased": erased, "reduced": reduced, "kept": kept, "nothing": not data.get("groups")}
+
+
+def _reason_text(reason: str, rule) -> str:
+    """Why data is kept, in plain words (Art. 17(3))."""
+    if reason == "legal_hold":
+        return _(
+            "A legal hold stops us from erasing it, for example because of a legal dispute or an "
+            "order from an authority (Art. 17(3)(e) GDPR)."
+        )
+    if rule is not None and "bokföringslagen" in f"{rule.name_sv} {rule.reading}".lower():
+        return _(
+            "The Swedish Bookkeeping Act (bokföringslagen 1999:1078, chapter 7, section 2) "
+            "requires us to keep accounting records until the end of the seventh year after the "
+            "end of the calendar year in which the financial year ended (Art. 17(3)(b) GDPR)."
+        )
+    if rule is not None:
+        return _("A law requires us to keep it: %(rule)s (Art. 17(3)(b) GDPR).") % {
+            "rule": localized_name(rule)
+        }
+    return _("A law requires us to keep it (Art. 17(3)(b) GDPR).")
+
+
+# --- Art. 19: telling the recipients ----------------------------------------------------------
+
+
+def _affected_disclosures(
+    request: SubjectRequest,
+    subject_ids: list[int],
+    records: QuerySet[Record],
+    *,
+    loose_categories: list[str] | None,
+) -> dict[str, list[int]]:
+    """{recipient id: [disclosure ids]} of the data about to change (one query).
+
+    A disclosure of one of `records`; or, where a disclosure names no record,
+    one in `loose_categories` (None: any category, [] : none).
+    """
+    if not subject_ids:
+        return {}
+    match = Q(record__in=records)
+    if loose_categories is None:
+        match |= Q(record__isnull=True)
+    elif loose_categories:
+        match |= Q(record__isnull=True, category__key__in=loose_categories)
+    rows = (
+        Disclosure.objects.filter(
+            organisation_id=request.organisation_id, subject_id__in=subject_ids
+        )
+        .filter(match)
+        .values_list("recipient_id", "pk")
+        .order_by("recipient_id", "pk")
+    )
+    found: dict[str, list[int]] = {}
+    for recipient_id, disclosure_id in rows:
+        found.setdefault(str(recipient_id), []).append(disclosure_id)
+    return found
+
+
+def _recipients_notify(request: SubjectRequest, change: str, disclosures: dict) -> None:
+    """One notice per recipient for this change, through the outbox (caller's transaction)."""
+    if not disclosures:
+        return
+    recipients = Recipient.objects.filter(
+        organisation_id=request.organisation_id, pk__in=[int(k) for k in disclosures]
+    ).order_by("pk")
+    now = timezone.now()
+    for recipient in recipients:
+        notice, created = RecipientNotification.objects.get_or_create(
+            request=request,
+            recipient=recipient,
+            change=change,
+            defaults={"created_at": now, "disclosure_ids": disclosures[str(recipient.pk)]},
+        )
+        if not created:
+            if notice.state == RecipientNotification.State.PENDING:
+                merged = sorted(set(notice.disclosure_ids) | set(disclosures[str(recipient.pk)]))
+                notice.disclosure_ids = merged
+                notice.save(update_fields=["disclosure_ids"])
+            continue
+        if recipient.contact_email:
+            message = outbox_enqueue(
+                task_name=RECIPIENT_TASK, payload={"notification_id": notice.pk}
+            )
+            notice.outbox_message_id = message.pk
+            notice.save(update_fields=["outbox_message_id"])
+            continue
+        notice.state = RecipientNotification.State.NO_ADDRESS
+        notice.save(update_fields=["state"])
+        logger.warning(
+            "Art. 19 notice %s not sent: recipient %s has no e-mail address",
+            notice.pk,
+            recipient.pk,
+        )
+        _log(
+            request,
+            "requests.recipient.no_address",
+            {"recipient_id": recipient.pk, "notification_id": notice.pk, "change": change},
+        )
+
+
+def recipient_notify(*, notification_id: int, outbox_message_id: int | None = None) -> bool:
+    """E-mail one Art. 19 notice (the outbox task calls this); a repeat sends nothing."""
+    with transaction.atomic():
+        message, done = _message_claim(outbox_message_id)
+        if done:
+            return False
+        notice = (
+            RecipientNotification.objects.select_for_update(of=("self",))
+            .select_related("request__organisation", "recipient")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if notice is None or notice.state != RecipientNotification.State.PENDING:
+            _message_done(message)
+            return False
+        request = notice.request
+        organisation = request.organisation
+        with translation.override(organisation.default_language):
+            context = _recipient_context(notice)
+        email_send_to(
+            to=notice.recipient.contact_email,
+            language=organisation.default_language,
+            template="recipient_notice",
+            reply_to=organisation.dpo_email or organisation.contact_email,
+            context=context,
+        )
+        notice.state = RecipientNotification.State.SENT
+        notice.sent_at = timezone.now()
+        notice.save(update_fields=["state", "sent_at"])
+        _log(
+            request,
+            "requests.recipient.notified",
+            {
+                "recipient_id": notice.recipient_id,
+                "notification_id": notice.pk,
+                "change": notice.change,
+            },
+        )
+        _message_done(message)
+    return True
+
+
+def _recipient_context(notice: RecipientNotification) -> dict:
+    """What the recipient needs to act: the organisation's ids of the person and the disclosures."""
+    request = notice.request
+    disclosures = list(
+        Disclosure.objects.filter(
+            organisation_id=request.organisation_id, pk__in=notice.disclosure_ids
+        )
+        .select_related("category", "record")
+        .order_by("disclosed_at", "pk")
+    )
+    subject_ids = sorted({d.subject_id for d in disclosures})
+    corrections = []
+    if notice.change == Change.RECTIFICATION:
+        record_ids = {d.record_id for d in disclosures if d.record_id}
+        loose = {d.category_id for d in disclosures if d.record_id is None}
+        corrections = [
+            {"field": d.field.replace("_", " "), "value": d.value, "record": d.record_id}
+            for d in CorrectionDecision.objects.filter(
+                request=request, applied_at__isnull=False
+            ).select_related("record")
+            if d.record_id in record_ids or (d.record and d.record.category_id in loose)
+        ]
+    return {
+        "organisation": request.organisation,
+        "recipient": notice.recipient,
+        "recipient_name": localized_name(notice.recipient),
+        "change": notice.change,
+        "reference": request.reference,
+        "subject_external_ids": list(
+            DataSubject.objects.filter(pk__in=subject_ids)
+            .order_by("pk")
+            .values_list("external_id", flat=True)
+        ),
+        "disclosures": [
+            {
+                "reference": d.external_id,
+                "date": d.disclosed_at,
+                "category": localized_name(d.category) if d.category else "",
+            }
+            for d in disclosures
+        ],
+        "corrections": corrections,
+    }
+
+
+# --- Staff decisions before approval ----------------------------------------------------------
+
+
+def fulfilment_approval_check(*, request: SubjectRequest) -> None:
+    """Called by `staff.request_approve` (row locked): what must be decided before approval."""
+    if request.kind != K.RECTIFICATION:
+        return
+    rows = len((request.details or {}).get("corrections") or [])
+    decided = CorrectionDecision.objects.filter(request=request, index__lt=rows).count()
+    if decided < rows:
+        raise StaffActionError(
+            _("Accept or reject every proposed correction before approving."), code="undecided"
+        )
+
+
+def correction_decide(
+    *,
+    request: SubjectRequest,
+    actor,
+    index: int,
+    accepted: bool,
+    target: str = "",
+    value: str = "",
+    reason: str = "",
+) -> CorrectionDecision:
+    """Accept a proposed correction (into a record's field) or reject it with a reason."""
+    permission_require(user=actor, action=Action.DECIDE, organisation_id=request.organisation_id)
+    with transaction.atomic():
+        request = _request_locked(request.pk)
+        _require(
+            request,
+            kinds=(K.RECTIFICATION,),
+            statuses=DECIDABLE,
+            action=pgettext("staff action", "decide on a correction"),
+        )
+        corrections = (request.details or {}).get("corrections") or []
+        if not 0 <= index < len(corrections):
+            raise StaffActionError(_("There is no such proposed correction."), code="index")
+        record, field = None, ""
+        if accepted:
+            record_id, _sep, field = (target or "").partition(":")
+            record = (
+                _records(request, _subject_ids(request))
+                .select_related("category")
+                .filter(pk=int(record_id) if record_id.isdigit() else 0)
+                .first()
+            )
+            if record is None or field not in record.category.fields:
+                raise StaffActionError(
+                    _("Choose the record and field the correction goes into."), code="target"
+                )
+            value = (value or "").strip() or corrections[index].get("correct", "")
+            reason = ""
+        else:
+            reason = (reason or "").strip()
+            if not reason:
+                raise StaffActionError(
+                    _("Tell the person why the correction is rejected."), code="reason"
+                )
+            value = ""
+        decision, _created = CorrectionDecision.objects.update_or_create(
+            request=request,
+            index=index,
+            defaults={
+                "accepted": accepted,
+                "record": record,
+                "field": field,
+                "value": value[:500],
+                "reason": reason[:2000],
+                "decided_by": actor,
+                "decided_at": timezone.now(),
+            },
+        )
+        _log(
+            request,
+            "requests.correction.decided",
+            {"index": index, "accepted": accepted, "record_id": record.pk if record else None},
+            actor=actor,
+        )
+    return decision
+
+
+def objection_decide(
+    *, request: SubjectRequest, actor, purpose_key: str, compelling: bool, reason: str = ""
+) -> ObjectionDecision:
+    """Record whether compelling legitimate grounds override the objection to one purpose.
+
+    Without a decision the objection wins: processing for the purpose stops.
+    """
+    permission_require(user=actor, action=Action.DECIDE, organisation_id=request.organisation_id)
+    with transaction.atomic():
+        request = _request_locked(request.pk)
+        _require(
+            request,
+            kinds=(K.OBJECTION,),
+            statuses=DECIDABLE,
+            action=pgettext("staff action", "decide on an objection"),
+        )
+        if purpose_key not in ((request.details or {}).get("purposes") or []):
+            raise StaffActionError(_("The person did not object to that purpose."), code="purpose")
+        purpose = Purpose.objects.get(organisation_id=request.organisation_id, key=purpose_key)
+        reason = (reason or "").strip()
+        if compelling and not reason:
+            raise StaffActionError(
+                _("State the compelling legitimate grounds; the person is told them."),
+                code="reason",
+            )
+        decision, _created = ObjectionDecision.objects.update_or_create(
+            request=request,
+            purpose=purpose,
+            defaults={
+                "compelling_grounds": compelling,
+                "reason": reason[:2000] if compelling else "",
+                "decided_by": actor,
+                "decided_at": timezone.now(),
+            },
+        )
+        _log(
+            request,
+            "requests.objection.decided",
+            {"purpose_id": purpose.pk, "compelling_grounds": compelling},
+            actor=actor,
+        )
+    return decision
+
+
+# --- Lifting a restriction (Art. 18(3)) -------------------------------------------------------
+
+
+def restriction_lift_request(*, request: SubjectRequest, actor, reason: str) -> RestrictionLift:
+    """Lift a restriction: the person is told first (an e-mail), then it is lifted."""
+    permission_require(
+        user=actor, action=Action.LIFT_RESTRICTION, organisation_id=request.organisation_id
+    )
+    reason = (reason or "").strip()
+    if not reason:
+        raise StaffActionError(
+            _("Explain why the restriction is lifted; the person is told."), code="reason"
+        )
+    with transaction.atomic():
+        request = _request_locked(request.pk)
+        _require(
+            request,
+            kinds=(K.RESTRICTION,),
+            statuses=(S.COMPLETED,),
+            action=pgettext("staff action", "lift the restriction"),
+        )
+        if RestrictionLift.objects.filter(request=request).exists():
+            raise StaffActionError(_("The restriction is already being lifted."), code="lifted")
+        lift = RestrictionLift.objects.create(
+            request=request, reason=reason[:2000], requested_by=actor, requested_at=timezone.now()
+        )
+        message = outbox_enqueue(task_name=LIFT_NOTICE_TASK, payload={"request_id": request.pk})
+        lift.notice_message_id = message.pk
+        lift.save(update_fields=["notice_message_id"])
+        _log(request, "requests.restriction.lift_requested", {"lift_id": lift.pk}, actor=actor)
+    return lift
+
+
+def restriction_lift_notice_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
+    """Tell the person the restriction will be lifted; only then queue the lifting."""
+    with transaction.atomic():
+        message, done = _message_claim(outbox_message_id)
+        if done:
+            return False
+        lift = (
+            RestrictionLift.objects.select_for_update(of=("self",))
+            .select_related("request__organisation")
+            .filter(request_id=request_id)
+            .first()
+        )
+        if lift is None or lift.notified_at is not None:
+            _message_done(message)
+            return False
+        request = lift.request
+        email_send(
+            request=request,
+            template="restriction_lift_notice",
+            context={"lift": lift, "status_url": _status_url(request)},
+        )
+        lift.notified_at = timezone.now()
+        lift.save(update_fields=["notified_at"])
+        _log(request, "requests.restriction.lift_notified", {"lift_id": lift.pk})
+        outbox_enqueue(task_name=LIFT_TASK, payload={"request_id": request.pk})
+        _message_done(message)
+    return True
+
+
+def restriction_lift_carry_out(*, request_id: int, outbox_message_id: int | None = None) -> bool:
+    """Lift the restriction once the person has been told (Art. 18(3)); safe to repeat."""
+    with transaction.atomic():
+        message, done = _message_claim(outbox_message_id)
+        if done:
+            return False
+        lift = (
+            RestrictionLift.objects.select_for_update(of=("self",))
+            .select_related("request__organisation", "requested_by")
+            .filter(request_id=request_id)
+            .first()
+        )
+        if lift is None or lift.notified_at is None or lift.lifted_at is not None:
+            _message_done(message)
+            return False
+        request = lift.request
+        lift.records = restriction_lift(
+            organisation=request.organisation,
+            subject_ids=_subject_ids(request),
+            reference=request.reference,
+            user=lift.requested_by,
+        )
+        lift.lifted_at = timezone.now()
+        lift.save(update_fields=["records", "lifted_at"])
+        _log(
+            request,
+            "requests.restriction.lifted",
+            {"lift_id": lift.pk, "records": lift.records, "requested_by": lift.requested_by_id},
+        )
+        _message_done(message)
+    return True
+
+
+def _status_url(request: SubjectRequest) -> str:
+    return public_url(
+        reverse(
+            "requests_public:status",
+            kwargs={"org_slug": request.organisation.slug, "reference": request.reference},
+        )
+    )

@@ -1,0 +1,170 @@
+"""The fulfilment part of a request's staff page: erasure plan, decisions, lifting a restriction.
+
+Thin: each POST fetches the request through the one access helper (404 for
+other organisations' requests, 403 for a role too low), asks for a recent
+re-authentication before destructive actions, and calls a service of
+`requests_app.services.fulfilment`. The detail page (`views.staff.detail`)
+shows what `fulfilment_context` builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from requests_app import forms_fulfilment as f
+from requests_app.fulfilment_selectors import correction_targets, fulfilment_view
+from requests_app.models import RequestKind, RequestStatus, RestrictionLift
+from requests_app.permissions import REAUTH_ACTIONS, Action, user_can
+from requests_app.services import fulfilment as svc
+from requests_app.services.staff import StaffActionError
+from requests_app.views.staff import (
+    _fetch,
+    _reauth_redirect,
+    recently_authenticated,
+    staff_required,
+)
+
+
+@dataclass
+class Spec:
+    action: Action
+    form: Any
+    run: Any
+    done: Any
+
+
+def _correction(r, user, data):
+    return svc.correction_decide(
+        request=r,
+        actor=user,
+        index=data["index"],
+        accepted=data["decision"] == "accept",
+        target=data["target"],
+        value=data["value"],
+        reason=data["reason"],
+    )
+
+
+ACTIONS: dict[str, Spec] = {
+    "approve_plan": Spec(
+        Action.APPROVE,
+        lambda data, r: f.PlanApproveForm(data),
+        lambda r, user, data: svc.erasure_plan_approve(request=r, actor=user),
+        gettext_lazy("The erasure plan is approved; a worker carries it out now."),
+    ),
+    "correction": Spec(
+        Action.DECIDE,
+        lambda data, r: f.CorrectionDecisionForm(data, targets=correction_targets(request=r)),
+        _correction,
+        gettext_lazy("The decision on the correction is saved."),
+    ),
+    "objection": Spec(
+        Action.DECIDE,
+        lambda data, r: f.ObjectionDecisionForm(data),
+        lambda r, user, data: svc.objection_decide(
+            request=r,
+            actor=user,
+            purpose_key=data["purpose"],
+            compelling=data["compelling"],
+            reason=data["reason"],
+        ),
+        gettext_lazy("The decision on the objection is saved."),
+    ),
+    "lift_restriction": Spec(
+        Action.LIFT_RESTRICTION,
+        lambda data, r: f.RestrictionLiftForm(data),
+        lambda r, user, data: svc.restriction_lift_request(
+            request=r, actor=user, reason=data["reason"]
+        ),
+        gettext_lazy("The person is being told; the restriction is lifted right after."),
+    ),
+}
+
+
+@staff_required
+@require_POST
+def action(http_request, reference: str, name: str):
+    spec = ACTIONS.get(name)
+    if spec is None:
+        raise Http404
+    subject_request = _fetch(http_request, reference, spec.action)
+    url = reverse("staff:detail", kwargs={"reference": subject_request.reference})
+    if spec.action in REAUTH_ACTIONS and not recently_authenticated(http_request):
+        return _reauth_redirect(http_request, url)
+    form = spec.form(http_request.POST, subject_request)
+    if not form.is_valid():
+        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
+        messages.error(http_request, " ".join(errors))
+        return redirect(url + "#fulfilment")
+    try:
+        spec.run(subject_request, http_request.user, form.cleaned_data)
+    except StaffActionError as exc:
+        messages.error(http_request, exc.message)
+    else:
+        messages.success(http_request, spec.done)
+    return redirect(url + "#fulfilment")
+
+
+def fulfilment_context(http_request, subject_request) -> dict:
+    """For the detail page: the plan, the decisions with their forms, the notices."""
+    try:
+        page = int(http_request.GET.get("plan_page", "1"))
+    except ValueError:
+        page = 1
+    user, org_id = http_request.user, subject_request.organisation_id
+    view = fulfilment_view(request=subject_request, page=page)
+    decidable = subject_request.status in svc.DECIDABLE and user_can(user, Action.DECIDE, org_id)
+    if decidable and view.corrections:
+        targets = correction_targets(request=subject_request)
+        for row in view.corrections:
+            decision = row["decision"]
+            initial = {"index": row["index"], "value": row["row"].get("correct", "")}
+            if decision is not None:
+                initial.update(
+                    decision="accept" if decision.accepted else "reject",
+                    target=f"{decision.record_id}:{decision.field}" if decision.record_id else "",
+                    value=decision.value or initial["value"],
+                    reason=decision.reason,
+                )
+            row["form"] = f.CorrectionDecisionForm(
+                initial=initial, targets=targets, auto_id=f"id_c{row['index']}_%s"
+            )
+    if decidable:
+        for row in view.objections:
+            decision = row["decision"]
+            row["form"] = f.ObjectionDecisionForm(
+                initial={
+                    "purpose": row["key"],
+                    "compelling": "yes" if decision and decision.compelling_grounds else "no",
+                    "reason": decision.reason if decision else "",
+                },
+                auto_id=f"id_o_{row['key']}_%s",
+            )
+    lift = RestrictionLift.objects.filter(request=subject_request).first()
+    can_lift = (
+        subject_request.kind == RequestKind.RESTRICTION
+        and subject_request.status == RequestStatus.COMPLETED
+        and lift is None
+        and view.restricted_records > 0
+        and user_can(user, Action.LIFT_RESTRICTION, org_id)
+    )
+    return {
+        "view": view,
+        "lift": lift,
+        "lift_form": f.RestrictionLiftForm() if can_lift else None,
+        "can_approve_plan": (
+            view.job is not None
+            and view.job.state == "planned"
+            and subject_request.status == RequestStatus.APPROVED
+            and user_can(user, Action.APPROVE, org_id)
+        ),
+        "missing_addresses": [n for n in view.notifications if n.state == "no_address"],
+    }
