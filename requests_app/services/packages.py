@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import html
 import json
 import os
 import re
@@ -507,9 +508,28 @@ def _write_report(member, request: SubjectRequest, head: dict, subject_ids: list
 
 
 def _render_records(batch: list[dict]) -> bytes:
-    return render_to_string(
-        "requests_app/packages/_access_records.html", {"records": batch}
-    ).encode()
+    """Table rows of the report, built here rather than by a template loop.
+
+    A template loop costs about 2 ms per record, which made a 10,000-record
+    package take 20 s (`bench/access_package.py`). Plain `html.escape` (not
+    Django's lazy-aware wrapper) on values that are always `str` here.
+    """
+    escape = html.escape
+    restricted = f"<br><em>{escape(_('restricted: only stored'))}</em>"
+    rows = []
+    for record in batch:
+        fields = "".join(
+            f"<dt>{escape(str(k))}</dt><dd>{escape(str(v))}</dd>" for k, v in record["fields"]
+        )
+        source = str(record["source"])
+        rows.append(
+            f"<tr><td>{timezone.localtime(record['collected_at']):%Y-%m-%d}</td>"
+            f"<td>{escape(str(record['purpose']))}</td>"
+            f"<td>{escape(source[:1].upper() + source[1:])}"
+            f"{restricted if record['restricted'] else ''}</td>"
+            f"<td><dl>{fields}</dl></td></tr>\n"
+        )
+    return "".join(rows).encode()
 
 
 def _write_portability(writer, request, package, subject_ids: list[int]) -> dict:
