@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench-retention bench-intake bench-queue bench-erasure clean
+.PHONY: run test lint format bench-retention bench-intake bench-queue bench-erasure bench-access clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,20 +37,24 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 
 ## Benchmark the retention sweep (1,000,000 records; RECORDS=20000 for a quick run).
-bench-retention: $(VENV)/.installed
+bench-retention: $(VENV)/.installed-dev
 	$(BIN)/python bench/retention_sweep.py --records $(or $(RECORDS),1000000)
 
 ## Benchmark intake under gunicorn against an empty view (needs wrk: apt-get install wrk).
-bench-intake: $(VENV)/.installed
+bench-intake: $(VENV)/.installed-dev
 	$(BIN)/python bench/intake.py
 
 ## Benchmark the staff queue page with 100,000 requests.
-bench-queue: $(VENV)/.installed
+bench-queue: $(VENV)/.installed-dev
 	$(BIN)/python bench/staff_queue.py --requests $(or $(REQUESTS),100000)
 
 ## Benchmark the erasure of one subject among 1,000,000 records.
-bench-erasure: $(VENV)/.installed
+bench-erasure: $(VENV)/.installed-dev
 	$(BIN)/python bench/subject_erasure.py --records $(or $(RECORDS),1000000)
+
+## Benchmark the access package of a subject with 10,000 records.
+bench-access: $(VENV)/.installed-dev
+	$(BIN)/python bench/access_package.py --records $(or $(RECORDS),10000)
 
 clean:
 	rm -rf $(VENV) var/pg var/redis var/mail var/static

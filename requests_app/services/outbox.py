@@ -66,11 +66,13 @@ def outbox_relay(*, message_ids: list[int] | None = None, limit: int = 200) -> i
         messages = list(pending.order_by("available_at", "id")[:limit])
         if not messages:
             return 0
-        # A pooled broker connection: a new one per request costs more than the
-        # rest of the request together. After a Redis restart the pooled
-        # connection is stale; the publish retry (`_RETRY_POLICY`) reconnects.
-        with celery_app.connection_or_acquire() as connection:
+        # A connection of its own (not the pool): after a Redis restart no stale
+        # pooled connection is reused, and the current broker URL is always used.
+        connection = celery_app.connection_for_write()
+        try:
             sent = _publish(messages, connection, now)
+        finally:
+            connection.release()
     return sent
 
 
