@@ -61,7 +61,6 @@ from requests_app.models import (
     Fulfilment,
     MatchMethod,
     ObjectionDecision,
-    OutboxMessage,
     RecipientNotification,
     RequestKind,
     RequestStatus,
@@ -71,7 +70,7 @@ from requests_app.models import (
 )
 from requests_app.permissions import Action, permission_require
 from requests_app.services.emails import email_send, email_send_to, public_url
-from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
 from requests_app.services.staff import InvalidTransition, StaffActionError
 from requests_app.services.staff import _close as request_close
 from requests_app.services.staff import _notify as request_notify
@@ -131,20 +130,6 @@ def _log(request: SubjectRequest, action: str, data: dict | None = None, actor=N
     )
 
 
-def _message_claim(outbox_message_id: int | None) -> tuple[OutboxMessage | None, bool]:
-    """Lock the outbox message; (message, True) when a run of it already finished."""
-    if outbox_message_id is None:
-        return None, False
-    message = OutboxMessage.objects.select_for_update().filter(pk=outbox_message_id).first()
-    return message, message is None or message.completed_at is not None
-
-
-def _message_done(message: OutboxMessage | None) -> None:
-    if message is not None:
-        message.completed_at = timezone.now()
-        message.save(update_fields=["completed_at"])
-
-
 def _request_locked(request_id: int) -> SubjectRequest | None:
     return (
         SubjectRequest.objects.select_for_update(of=("self",))
@@ -193,20 +178,20 @@ def fulfilment_start(*, request_id: int, outbox_message_id: int | None = None) -
         package_start(request_id=request_id, outbox_message_id=outbox_message_id)
         return True
     with transaction.atomic():
-        message, done = _message_claim(outbox_message_id)
+        message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
         request = _request_locked(request_id)
         fulfilment = _fulfilment_for(request)
         if fulfilment.started_at is not None or request.status != S.APPROVED:
-            _message_done(message)
+            outbox_message_done(message)
             return False
         now = timezone.now()
         fulfilment.started_at = now
         fulfilment.start_message_id = outbox_message_id
         STARTERS[request.kind](request, fulfilment, now)
         fulfilment.save()
-        _message_done(message)
+        outbox_message_done(message)
     return True
 
 
@@ -388,7 +373,7 @@ def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) 
     is completed unless staff still have something to decide.
     """
     with transaction.atomic():
-        message, done = _message_claim(outbox_message_id)
+        message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
         request = _request_locked(request_id)
@@ -400,7 +385,7 @@ def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) 
             or fulfilment.started_at is not None
             or request.status not in HONOURABLE
         ):
-            _message_done(message)
+            outbox_message_done(message)
             return False
         now = timezone.now()
         proven = _subject_ids(request, proven_only=True)
@@ -423,7 +408,7 @@ def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) 
             _finish(request, fulfilment, now)
         else:
             fulfilment.save()
-        _message_done(message)
+        outbox_message_done(message)
     return True
 
 
@@ -520,9 +505,9 @@ def erasure_plan_approve(*, request: SubjectRequest, actor) -> RecordStoreJob:
 def outbox_message_complete(*, outbox_message_id: int | None) -> None:
     """Mark a message whose task recognises repeats by other means (a job's lease) as done."""
     with transaction.atomic():
-        message, done = _message_claim(outbox_message_id)
+        message, done = outbox_message_claim(outbox_message_id)
         if not done:
-            _message_done(message)
+            outbox_message_done(message)
 
 
 def erasure_job_finished(*, job: RecordStoreJob) -> None:
@@ -764,7 +749,7 @@ def _recipients_notify(request: SubjectRequest, change: str, disclosures: dict) 
 def recipient_notify(*, notification_id: int, outbox_message_id: int | None = None) -> bool:
     """E-mail one Art. 19 notice (the outbox task calls this); a repeat sends nothing."""
     with transaction.atomic():
-        message, done = _message_claim(outbox_message_id)
+        message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
         notice = (
@@ -774,7 +759,7 @@ def recipient_notify(*, notification_id: int, outbox_message_id: int | None = No
             .first()
         )
         if notice is None or notice.state != RecipientNotification.State.PENDING:
-            _message_done(message)
+            outbox_message_done(message)
             return False
         request = notice.request
         organisation = request.organisation
@@ -799,7 +784,7 @@ def recipient_notify(*, notification_id: int, outbox_message_id: int | None = No
                 "change": notice.change,
             },
         )
-        _message_done(message)
+        outbox_message_done(message)
     return True
 
 
@@ -1010,7 +995,7 @@ def restriction_lift_request(*, request: SubjectRequest, actor, reason: str) -> 
 def restriction_lift_notice_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
     """Tell the person the restriction will be lifted; only then queue the lifting."""
     with transaction.atomic():
-        message, done = _message_claim(outbox_message_id)
+        message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
         lift = (
@@ -1020,7 +1005,7 @@ def restriction_lift_notice_send(*, request_id: int, outbox_message_id: int | No
             .first()
         )
         if lift is None or lift.notified_at is not None:
-            _message_done(message)
+            outbox_message_done(message)
             return False
         request = lift.request
         email_send(
@@ -1032,14 +1017,14 @@ def restriction_lift_notice_send(*, request_id: int, outbox_message_id: int | No
         lift.save(update_fields=["notified_at"])
         _log(request, "requests.restriction.lift_notified", {"lift_id": lift.pk})
         outbox_enqueue(task_name=LIFT_TASK, payload={"request_id": request.pk})
-        _message_done(message)
+        outbox_message_done(message)
     return True
 
 
 def restriction_lift_carry_out(*, request_id: int, outbox_message_id: int | None = None) -> bool:
     """Lift the restriction once the person has been told (Art. 18(3)); safe to repeat."""
     with transaction.atomic():
-        message, done = _message_claim(outbox_message_id)
+        message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
         lift = (
@@ -1049,7 +1034,7 @@ def restriction_lift_carry_out(*, request_id: int, outbox_message_id: int | None
             .first()
         )
         if lift is None or lift.notified_at is None or lift.lifted_at is not None:
-            _message_done(message)
+            outbox_message_done(message)
             return False
         request = lift.request
         lift.records = restriction_lift(
@@ -1065,7 +1050,7 @@ def restriction_lift_carry_out(*, request_id: int, outbox_message_id: int | None
             "requests.restriction.lifted",
             {"lift_id": lift.pk, "records": lift.records, "requested_by": lift.requested_by_id},
         )
-        _message_done(message)
+        outbox_message_done(message)
     return True
 
 

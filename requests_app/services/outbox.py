@@ -37,6 +37,24 @@ def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
     return message
 
 
+def outbox_message_claim(outbox_message_id: int | None) -> tuple[OutboxMessage | None, bool]:
+    """In a transaction: lock the message; (message, True) when a run of it already finished.
+
+    The task that handles the message calls `outbox_message_done` in the same
+    transaction as its work, so a redelivered message does nothing twice.
+    """
+    if outbox_message_id is None:
+        return None, False
+    message = OutboxMessage.objects.select_for_update().filter(pk=outbox_message_id).first()
+    return message, message is None or message.completed_at is not None
+
+
+def outbox_message_done(message: OutboxMessage | None) -> None:
+    if message is not None:
+        message.completed_at = timezone.now()
+        message.save(update_fields=["completed_at"])
+
+
 def _relay_after_commit(message_id: int) -> None:
     try:
         outbox_relay(message_ids=[message_id])

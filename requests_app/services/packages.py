@@ -64,7 +64,6 @@ from requests_app.models import (
     OPEN_STATUSES,
     DataPackage,
     OrganisationSettings,
-    OutboxMessage,
     RequestEvent,
     RequestKind,
     RequestStatus,
@@ -73,7 +72,7 @@ from requests_app.models import (
 )
 from requests_app.permissions import Action, permission_require
 from requests_app.services.emails import email_send, public_url
-from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
 from requests_app.services.staff import InvalidTransition, StaffActionError, _close
 from retention.audit import log_action
 from retention.models import AuditEntry, Record
@@ -643,11 +642,11 @@ def _release(package: DataPackage, *, actor) -> DataPackage:
 def package_ready_email_send(*, request_id: int, outbox_message_id: int) -> bool:
     """E-mail the person that their data is ready (the Celery task calls this; once per message)."""
     with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().filter(pk=outbox_message_id).first()
+        message, done = outbox_message_claim(outbox_message_id)
         request = (
             SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
         )
-        if message is None or message.completed_at is not None or request is None:
+        if done or request is None:
             return False
         package = DataPackage.objects.filter(request=request, state=State.RELEASED).first()
         if package is not None:
@@ -672,8 +671,7 @@ def package_ready_email_send(*, request_id: int, outbox_message_id: int) -> bool
                         "proof_minutes": settings.PACKAGE_DOWNLOAD_PROOF_MINUTES,
                     },
                 )
-        message.completed_at = timezone.now()
-        message.save(update_fields=["completed_at"])
+        outbox_message_done(message)
     return package is not None
 
 

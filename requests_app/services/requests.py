@@ -22,7 +22,7 @@ from requests_app.models import (
     SubjectRequest,
     VerificationCode,
 )
-from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
 from retention.audit import log_action
 from retention.models import AuditEntry, Organisation
 
@@ -284,13 +284,12 @@ def extension_notice_send(*, request_id: int, outbox_message_id: int) -> bool:
     from requests_app.services.emails import email_send
 
     with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().filter(pk=outbox_message_id).first()
+        message, done = outbox_message_claim(outbox_message_id)
         request = (
             SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
         )
-        if message is None or message.completed_at is not None or request is None:
+        if done or request is None:
             return False
         email_send(request=request, template="extension_notice")
-        message.completed_at = timezone.now()
-        message.save(update_fields=["completed_at"])
+        outbox_message_done(message)
     return True

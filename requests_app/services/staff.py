@@ -48,7 +48,7 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.permissions import Action, permission_require, user_can
-from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
 from requests_app.services.requests import (
     request_clock_pause,
     request_clock_resume,
@@ -445,17 +445,16 @@ NOTIFY_TEMPLATES = {
 
 def staff_notification_send(*, request_id: int, template: str, outbox_message_id: int) -> bool:
     """E-mail the person about a change, in their language; a repeat of a message sends nothing."""
-    from requests_app.models import OutboxMessage
     from requests_app.services.emails import email_send, public_url
 
     if template not in NOTIFY_TEMPLATES:
         raise ValueError(f"unknown notification {template!r}")
     with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().filter(pk=outbox_message_id).first()
+        message, done = outbox_message_claim(outbox_message_id)
         request = (
             SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
         )
-        if message is None or message.completed_at is not None or request is None:
+        if done or request is None:
             return False
         from django.urls import reverse
 
@@ -479,8 +478,7 @@ def staff_notification_send(*, request_id: int, template: str, outbox_message_id
         if resolution is not None:
             context["reasons"] = [RefusalReason(r).label for r in resolution.reasons]
         email_send(request=request, template=template, context=context)
-        message.completed_at = timezone.now()
-        message.save(update_fields=["completed_at"])
+        outbox_message_done(message)
     return True
 
 
