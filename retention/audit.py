@@ -51,8 +51,12 @@ def log_action(
     object_id: object = "",
     data: dict | None = None,
 ) -> AuditEntry:
-    """Append one entry. `data` holds ids, counts and codes, never personal data."""
-    with transaction.atomic():
+    """Append one entry. `data` holds ids, counts and codes, never personal data.
+
+    No savepoint: inside a caller's transaction a failed entry fails the whole
+    change, as an unaudited change must not commit.
+    """
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
         last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()

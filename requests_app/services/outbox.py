@@ -1,18 +1,22 @@
 """The transactional outbox: work for Celery that cannot be lost.
 
 A service that needs a task run writes an `OutboxMessage` in its own
-transaction. After commit, `outbox_relay` publishes it to the broker; if Redis
-is down the message stays in the database and the beat task
-`requests_app.tasks.relay_outbox` publishes it later (with back-off). A
-message may be published twice (a crash between publishing and marking it),
-so every task it names must be safe to run twice: the tasks get the message
-id and use it to recognise a repeat.
+transaction. After commit, the web process publishes it to the broker
+directly (no row lock: one UPDATE marks it sent); if Redis is down the message
+stays in the database and the beat task `requests_app.tasks.relay_outbox`
+publishes it later (with back-off). The sweep leaves messages younger than
+`RELAY_SWEEP_GRACE` to the process that wrote them. A message may be
+published twice (a crash between publishing and marking it, or a web process
+that stalled past the grace period), so every task it names must be safe to
+run twice: the tasks get the message id and use it to recognise a repeat.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import threading
 from functools import partial
 
 from django.db import transaction
@@ -24,6 +28,7 @@ from requests_app.models import OutboxMessage
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300
+RELAY_SWEEP_GRACE = dt.timedelta(seconds=5)
 _RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
@@ -33,7 +38,7 @@ def outbox_enqueue(*, task_name: str, payload: dict) -> OutboxMessage:
     message = OutboxMessage.objects.create(
         task_name=task_name, payload=payload, created_at=now, available_at=now
     )
-    transaction.on_commit(partial(_relay_after_commit, message.pk), robust=True)
+    transaction.on_commit(partial(_relay_after_commit, message), robust=True)
     return message
 
 
@@ -55,9 +60,10 @@ def outbox_message_done(message: OutboxMessage | None) -> None:
         message.save(update_fields=["completed_at"])
 
 
-def _relay_after_commit(message_id: int) -> None:
+def _relay_after_commit(message: OutboxMessage) -> None:
+    """Publish the message just committed: one publish and one UPDATE, no transaction."""
     try:
-        outbox_relay(message_ids=[message_id])
+        _publish([message], _broker_connection(), timezone.now())
     except Exception as exc:  # never fail the request that was just stored
         logger.warning("outbox relay after commit failed (%s)", type(exc).__name__)
 
@@ -66,12 +72,13 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(2**attempts, MAX_BACKOFF_SECONDS))
 
 
-def outbox_relay(*, message_ids: list[int] | None = None, limit: int = 200) -> int:
+def outbox_relay(*, limit: int = 200, min_age: dt.timedelta | None = None) -> int:
     """Publish due, undispatched messages; return how many were handed over.
 
-    Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays (web
-    processes, the beat sweep) never publish the same row at the same time.
-    The first failure to publish stops the batch: the broker is down.
+    Rows are claimed with `FOR UPDATE SKIP LOCKED`, so two sweeps never
+    publish the same row at the same time. `min_age` leaves younger messages
+    to the web process that is publishing them after its commit. The first
+    failure to publish stops the batch: the broker is down.
     """
     now = timezone.now()
     sent = 0
@@ -79,19 +86,44 @@ def outbox_relay(*, message_ids: list[int] | None = None, limit: int = 200) -> i
         pending = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
             dispatched_at__isnull=True, available_at__lte=now
         )
-        if message_ids is not None:
-            pending = pending.filter(pk__in=message_ids)
+        if min_age is not None:
+            pending = pending.filter(created_at__lte=now - min_age)
         messages = list(pending.order_by("available_at", "id")[:limit])
         if not messages:
             return 0
-        # A connection of its own (not the pool): after a Redis restart no stale
-        # pooled connection is reused, and the current broker URL is always used.
-        connection = celery_app.connection_for_write()
-        try:
-            sent = _publish(messages, connection, now)
-        finally:
-            connection.release()
+        sent = _publish(messages, _broker_connection(), now)
     return sent
+
+
+_local = threading.local()
+
+
+def _broker_connection():
+    """This thread's broker connection, kept between relays.
+
+    Opening a connection (and declaring the queue on it) per relay cost more
+    than the rest of an intake request. The connection is per process and
+    thread (never shared across a fork) and per broker URL; after a failed
+    publish it is dropped, so the next relay starts on a fresh one.
+    """
+    key = (os.getpid(), celery_app.conf.broker_url)
+    cached = getattr(_local, "broker", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    _broker_connection_drop()
+    connection = celery_app.connection_for_write()
+    _local.broker = (key, connection)
+    return connection
+
+
+def _broker_connection_drop() -> None:
+    cached = getattr(_local, "broker", None)
+    _local.broker = None
+    if cached is not None and cached[0][0] == os.getpid():
+        try:
+            cached[1].release()
+        except Exception:  # a dead connection may fail to close; it is dropped either way
+            logger.debug("closing the outbox broker connection failed", exc_info=True)
 
 
 def _publish(messages: list[OutboxMessage], connection, now) -> int:
@@ -106,6 +138,7 @@ def _publish(messages: list[OutboxMessage], connection, now) -> int:
                 retry_policy=_RETRY_POLICY,
             )
         except Exception as exc:
+            _broker_connection_drop()
             message.attempts += 1
             message.last_error = type(exc).__name__[:200]
             message.available_at = now + _backoff(message.attempts)
