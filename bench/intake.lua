@@ -1,5 +1,5 @@
 -- wrk script of bench/intake.py: POST one request per call, each with its own e-mail.
--- Usage: wrk ... -s bench/intake.lua <url> -- <mode> <tag>   (mode: intake | empty)
+-- Usage: wrk ... -s bench/intake.lua <url> -- <mode> <tag>   (mode: intake | floor | empty)
 local threads = {}
 local next_id = 0
 
@@ -24,7 +24,8 @@ function request()
   local body = string.format(
     '{"organisation":"framsteget","type":"access","email":"bench-%s-%d-%d@example.se",' ..
     '"full_name":"Bench Person","language":"sv","format":"html"}', tag, id, counter)
-  return wrk.format("POST", "/api/v1/requests", {["Content-Type"] = "application/json"}, body)
+  local path = mode == "floor" and "/bench/floor" or "/api/v1/requests"
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
 end
 
 function response(status, headers, body)

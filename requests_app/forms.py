@@ -119,6 +119,20 @@ class RequestForm(AccessibleFormMixin, forms.Form):
         kwargs["initial"].setdefault("language", (get_language() or "sv")[:2])
         super().__init__(*args, **kwargs)
 
+    def _category_choices(self):
+        """The organisation's categories, read when first needed and then kept.
+
+        A submission that names no category (most do) costs no query.
+        """
+        cache: list = []
+
+        def load():
+            if not cache:
+                cache.append(choices.category_choices(self.organisation))
+            return cache[0]
+
+        return load
+
     def clean_email(self) -> str:
         try:
             return normalise_email(self.cleaned_data["email"])
@@ -207,7 +221,7 @@ class AccessForm(RequestForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = choices.category_choices(self.organisation)
+        self.fields["categories"].choices = self._category_choices()
 
 
 class CorrectionForm(AccessibleFormMixin, forms.Form):
@@ -351,7 +365,7 @@ class ErasureForm(ScopedMixin, RequestForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = choices.category_choices(self.organisation)
+        self.fields["categories"].choices = self._category_choices()
 
 
 class RestrictionForm(ScopedMixin, RequestForm):
@@ -379,7 +393,7 @@ class RestrictionForm(ScopedMixin, RequestForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = choices.category_choices(self.organisation)
+        self.fields["categories"].choices = self._category_choices()
 
 
 class ObjectionForm(RequestForm):
