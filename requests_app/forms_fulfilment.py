@@ -10,6 +10,10 @@ class PlanApproveForm(forms.Form):
     pass
 
 
+class RetryForm(forms.Form):
+    """Hand a failed erasure job or package build to the workers again (nothing to fill in)."""
+
+
 class CorrectionDecisionForm(forms.Form):
     """Accept one proposed correction into a record's field, or reject it with a reason."""
 

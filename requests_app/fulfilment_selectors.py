@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.db import connection
+from django.db.models import Q
 
 from requests_app.choices import localized_name
 from requests_app.models import (
     CorrectionDecision,
+    DataPackage,
     Fulfilment,
     ObjectionDecision,
     RecipientNotification,
@@ -227,18 +229,60 @@ def fulfilment_view(*, request: SubjectRequest, page: int = 1) -> FulfilmentView
         }
         view.objections = [
             {"key": key, "name": names.purposes.get(key, key), "decision": decisions.get(key)}
-            for key in details.get("purposes") or []
+            for key in dict.fromkeys(details.get("purposes") or [])
         ]
     view.notifications = list(
         RecipientNotification.objects.filter(request=request).select_related("recipient")
     )
     if request.kind == RequestKind.RESTRICTION:
+        # The records this request restricted (others' restrictions are theirs to lift).
         view.restricted_records = Record.objects.filter(
             organisation_id=request.organisation_id,
             subject_id__in=RequestSubjectMatch.objects.filter(request=request).values("subject_id"),
-            restriction_ground__startswith="art18",
+            restricted_at__isnull=False,
+            restriction_references__contains=[request.reference],
         ).count()
     return view
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the workers gave up on: no personal data, the error is an exception's class name."""
+
+    what: str  # "erasure" (a record-store job) or "package" (an access or portability build)
+    attempts: int
+    failed_at: dt.datetime | None
+    error: str
+
+
+def fulfilment_failure(*, request: SubjectRequest) -> Failure | None:
+    """The request's erasure job or package that failed (one query), or None."""
+    if request.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        package = (
+            DataPackage.objects.filter(request=request, state=DataPackage.State.FAILED)
+            .only("build_attempts", "failed_at", "build_error")
+            .first()
+        )
+        if package is None:
+            return None
+        return Failure("package", package.build_attempts, package.failed_at, package.build_error)
+    job = (
+        RecordStoreJob.objects.filter(
+            fulfilment__request=request, state=RecordStoreJob.State.FAILED
+        )
+        .only("attempts", "finished_at", "error")
+        .first()
+    )
+    if job is None:
+        return None
+    return Failure("erasure", job.attempts, job.finished_at, job.error)
+
+
+def failed_fulfilment() -> Q:
+    """Requests whose erasure job or package the workers gave up on (a filter)."""
+    return Q(fulfilment__job__state=RecordStoreJob.State.FAILED) | Q(
+        package__state=DataPackage.State.FAILED
+    )
 
 
 def _named(item: dict, names: Names, time_zone: str) -> dict:

@@ -57,6 +57,10 @@ class DataPackage(models.Model):
     # When the last build started: a build whose worker died is started again
     # (`packages_resume`) after JOB_LEASE_SECONDS.
     build_started_at = models.DateTimeField(null=True, blank=True)
+    # When the package was given up as `failed`, and the last build's error: the exception's
+    # class name only (never a message or a trace, which could hold personal data).
+    failed_at = models.DateTimeField(null=True, blank=True)
+    build_error = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
     built_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)

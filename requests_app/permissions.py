@@ -40,10 +40,14 @@ class Action(StrEnum):
     # and lifting a restriction after telling the person (Art. 18(3)).
     DECIDE = "decide"
     LIFT_RESTRICTION = "lift_restriction"
+    # Handing a failed erasure job or package build to the workers again.
+    RETRY_FULFILMENT = "retry_fulfilment"
     MANAGE_HOLDS = "manage_holds"
     START_SWEEP = "start_sweep"
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
+    # Organisation settings of the request workflow (automatic release of packages).
+    MANAGE_SETTINGS = "manage_settings"
     REVIEW_PACKAGE = "review_package"
     RELEASE_PACKAGE = "release_package"
 
@@ -63,18 +67,21 @@ REQUIRED_ROLE: dict[Action, str] = {
     Action.APPROVE: Role.APPROVER,
     Action.DECIDE: Role.HANDLER,
     Action.LIFT_RESTRICTION: Role.APPROVER,
+    # Runs again what an approver already approved (no re-authentication): approvers.
+    Action.RETRY_FULFILMENT: Role.APPROVER,
     Action.MANAGE_HOLDS: Role.APPROVER,
     Action.START_SWEEP: Role.APPROVER,
     Action.VIEW_AUDIT: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
+    Action.MANAGE_SETTINGS: Role.ADMIN,
     # Opening a person's whole access package (audited), and sending it to them: a
     # wrong match would disclose someone else's data, so release is the approver's.
     Action.REVIEW_PACKAGE: Role.HANDLER,
     Action.RELEASE_PACKAGE: Role.APPROVER,
 }
 
-# Destructive or irreversible actions (a release discloses data): the session must have
-# re-authenticated recently.
+# Destructive or irreversible actions (a release discloses data; automatic release
+# discloses without review): the session must have re-authenticated recently.
 REAUTH_ACTIONS = frozenset(
     {
         Action.APPROVE,
@@ -82,6 +89,7 @@ REAUTH_ACTIONS = frozenset(
         Action.MANAGE_HOLDS,
         Action.RELEASE_PACKAGE,
         Action.LIFT_RESTRICTION,
+        Action.MANAGE_SETTINGS,
     }
 )
 

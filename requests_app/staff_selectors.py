@@ -166,6 +166,7 @@ ACTION_LABELS = {
     "requests.request.honoured": _("Honoured on verification, without staff"),
     "requests.erasure.planned": _("Erasure planned"),
     "requests.erasure.plan_approved": _("Erasure plan approved"),
+    "requests.erasure.retried": _("Failed erasure handed to the workers again"),
     "requests.correction.decided": _("Decision on a proposed correction"),
     "requests.objection.decided": _("Decision on an objection to a purpose"),
     "requests.recipient.notified": _("Recipient told (Art. 19)"),
@@ -180,6 +181,7 @@ ACTION_LABELS = {
     "requests.package.downloaded": _("Package downloaded by the person"),
     "requests.package.expired": _("Package expired and deleted"),
     "requests.package.failed": _("Package could not be built"),
+    "requests.package.retried": _("Failed package build started again"),
 }
 
 

@@ -11,6 +11,7 @@ that cascade never scan a table.
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -267,6 +268,12 @@ class Record(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     restricted_at = models.DateTimeField(null=True, blank=True)
     restriction_ground = models.CharField(max_length=40, blank=True)
+    # The references of the requests whose Art. 18 restriction covers this record; lifting
+    # one request's restriction removes its reference and ends the restriction only when
+    # no other request's remains (`retention.services.rights.restriction_lift`).
+    restriction_references = ArrayField(
+        models.CharField(max_length=40), default=list, blank=True, db_default=[]
+    )
     anonymised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -300,10 +307,19 @@ class Disclosure(models.Model):
     )
     category = models.ForeignKey(DataCategory, on_delete=models.PROTECT, null=True, blank=True)
     disclosed_at = models.DateTimeField()
+    # The organisation's id of the disclosure (or one derived from its facts, see
+    # `retention.services.records.disclosure_external_id`): an import upserts on it.
     external_id = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["-disclosed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="disclosure_external_id_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"disclosure {self.pk} to {self.recipient_id}"

@@ -1,7 +1,9 @@
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import kombu.pools
@@ -12,6 +14,18 @@ from portal.celery import app as celery_app
 from portal.embedded import EmbeddedRedis
 
 BASE_DIR = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """STATIC_ROOT exists, as after `collectstatic` (which `make run` and the image run).
+
+    The tests run with DEBUG, so WhiteNoise serves the static files from the finders and
+    nothing is collected; without the folder it would warn in every test that makes a
+    request ("No directory at: .../var/static/").
+    """
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
@@ -36,6 +50,35 @@ def _use_broker(url: str) -> None:
     celery_app.conf.broker_url = url
 
 
+@contextlib.contextmanager
+def redis_of_its_own(directory: Path) -> Iterator[EmbeddedRedis]:
+    """A throwaway Redis in `directory`, used by the app as broker, cache and rate-limit
+    store while the block runs. `private_redis` (one test) and the browser tests' Redis
+    (their whole package) are made with it."""
+    server = EmbeddedRedis(directory, persistent=False)
+    url = server.start()
+    previous = celery_app.conf.broker_url
+    _use_broker(url)
+    try:
+        with override_settings(
+            REDIS_URL=url,
+            CELERY_BROKER_URL=url,
+            RATE_LIMIT_REDIS_URL=url,
+            CACHES={
+                "default": {
+                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": url,
+                    "KEY_PREFIX": "dsr",
+                    "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+                }
+            },
+        ):
+            yield server
+    finally:
+        server.stop()
+        _use_broker(previous)
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     """A Redis of this test's own, used by the app as broker, cache and rate-limit store.
@@ -43,25 +86,8 @@ def private_redis(tmp_path):
     Stopping it (`private_redis.stop()`) disturbs no other test; `start()`
     brings it back on the same port.
     """
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False)
-    url = server.start()
-    previous = celery_app.conf.broker_url
-    _use_broker(url)
-    with override_settings(
-        REDIS_URL=url,
-        CELERY_BROKER_URL=url,
-        CACHES={
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": url,
-                "KEY_PREFIX": "dsr",
-                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-            }
-        },
-    ):
+    with redis_of_its_own(tmp_path / "redis") as server:
         yield server
-    server.stop()
-    _use_broker(previous)
 
 
 def worker_database_url() -> str:

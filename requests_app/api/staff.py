@@ -3,13 +3,25 @@
 Authentication: `Authorization: Bearer dsrs_...`, a personal token issued on
 the staff pages (only in a session signed in with TOTP and re-authenticated).
 The token acts with its user's roles; objects of other organisations answer
-404. Destructive actions (approve, refuse) also need a current TOTP `code` in
-the body: the API's form of re-authentication. Errors have the API's one
+404. Destructive or irreversible actions (approve, refuse, approving an
+erasure plan, lifting a restriction, releasing a package, switching automatic
+release) also need a current TOTP `code` in the body: the API's form of the
+staff pages' re-authentication (`REAUTH_ACTIONS`); each code works once, and
+wrong codes count towards the sign-in lockout. Errors have the API's one
 shape (`requests_app.api.errors`).
+
+The fulfilment actions call the services the staff pages call
+(`services.fulfilment`, `services.packages`); the request detail shows what
+they act on (the erasure plan, the proposed corrections and objections with
+their decisions, the restriction, the package).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.urls import path
@@ -24,24 +36,37 @@ from rest_framework.views import APIView
 from requests_app import staff_selectors as sel
 from requests_app.api.errors import ApiError
 from requests_app.api.serializers import ErrorSerializer
+from requests_app.choices import localized_name
+from requests_app.forms import MAX_CORRECTIONS
+from requests_app.fulfilment_selectors import (
+    correction_targets,
+    fulfilment_failure,
+    fulfilment_view,
+)
 from requests_app.models import (
+    DataPackage,
     IdentityMethod,
+    RecipientNotification,
     RefusalReason,
     RequestKind,
     RequestStatus,
+    RestrictionLift,
     SubjectRequest,
 )
 from requests_app.permissions import (
     QUEUE_STATUSES,
     REAUTH_ACTIONS,
     Action,
+    organisation_get_for_user,
     request_get_for_user,
     staff_roles,
 )
 from requests_app.ratelimit import client_ip
+from requests_app.services import fulfilment as ff
+from requests_app.services import packages
 from requests_app.services import staff as svc
 from requests_app.services import staff_auth as auth
-from retention.models import Organisation
+from retention.models import Organisation, RecordStoreJob
 
 # --- Authentication and permission ----------------------------------------------------
 
@@ -159,6 +184,209 @@ class TimelineSerializer(serializers.Serializer):
     data = serializers.DictField()
 
 
+class DetailQuerySerializer(serializers.Serializer):
+    plan_page = serializers.IntegerField(
+        min_value=1,
+        max_value=100000,
+        default=1,
+        help_text="Which page of the erasure plan's per-record items to show "
+        "(100 a page; past the last page: the last page).",
+    )
+
+
+class PlanCountsSerializer(serializers.Serializer):
+    delete = serializers.IntegerField()
+    reduce = serializers.IntegerField()
+    keep = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+PLAN_ACTIONS = ["delete", "reduce", "keep"]
+
+
+class PlanGroupSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=PLAN_ACTIONS)
+    category = serializers.CharField(help_text="category key")
+    category_name = serializers.CharField()
+    rule = serializers.CharField(allow_null=True, help_text="retention rule key")
+    rule_name = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(
+        allow_null=True, help_text="`erased`, `legal_obligation` or `legal_hold`"
+    )
+    until = serializers.DateField(
+        source="until_date", allow_null=True, help_text="the last day the data is kept"
+    )
+    fields = serializers.ListField(
+        child=serializers.CharField(), help_text="reduce: the fields that are kept"
+    )
+    records = serializers.IntegerField()
+
+
+class PlanItemSerializer(serializers.Serializer):
+    record = serializers.IntegerField(help_text="record id")
+    action = serializers.ChoiceField(choices=PLAN_ACTIONS)
+    category = serializers.CharField()
+    category_name = serializers.CharField()
+    purpose = serializers.CharField(allow_null=True)
+    purpose_name = serializers.CharField(allow_blank=True)
+    rule = serializers.CharField(allow_null=True)
+    rule_name = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_null=True)
+    until = serializers.DateField(source="until_date", allow_null=True)
+    fields = serializers.ListField(child=serializers.CharField(), allow_null=True)
+
+
+class ErasurePlanSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    state = serializers.ChoiceField(
+        choices=RecordStoreJob.State.choices,
+        help_text="`planned`: waits for an approver (`plan/approve`).",
+    )
+    counts = PlanCountsSerializer()
+    groups = PlanGroupSerializer(many=True, help_text="The plan grouped: what happens and why.")
+    items = PlanItemSerializer(many=True, help_text="One page of the plan, per record.")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    approved_at = serializers.DateTimeField(allow_null=True)
+    approved_by = serializers.CharField(allow_null=True)
+    progress = serializers.IntegerField(help_text="plan items carried out so far")
+    attempts = serializers.IntegerField(help_text="times a worker took the job (since a retry)")
+    max_attempts = serializers.IntegerField(help_text="after this many the job is `failed`")
+    finished_at = serializers.DateTimeField(
+        allow_null=True, help_text="when it completed, or when the workers gave up (`failed`)"
+    )
+    error = serializers.CharField(
+        allow_blank=True, help_text="the last error's exception class name, if any"
+    )
+
+
+class FailureSerializer(serializers.Serializer):
+    what = serializers.ChoiceField(
+        choices=["erasure", "package"],
+        help_text="`erasure`: the erasure job (`erasure_plan`); `package`: the build (`package`)",
+    )
+    attempts = serializers.IntegerField()
+    failed_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(
+        allow_blank=True, help_text="the last error's exception class name, if known"
+    )
+
+
+class CorrectionDecisionSerializer(serializers.Serializer):
+    accepted = serializers.BooleanField()
+    target = serializers.CharField(allow_null=True, help_text="`record:field` (accepted)")
+    value = serializers.CharField(allow_blank=True, help_text="the new value (accepted)")
+    reason = serializers.CharField(allow_blank=True, help_text="why (rejected)")
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField()
+    applied_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProposedCorrectionSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    wrong = serializers.CharField(allow_blank=True)
+    correct = serializers.CharField(allow_blank=True)
+    decision = CorrectionDecisionSerializer(allow_null=True)
+
+
+class CorrectionTargetSerializer(serializers.Serializer):
+    target = serializers.CharField(help_text="`record:field`, the `target` of a decision")
+    label = serializers.CharField(help_text="category · record id · field")
+
+
+class ObjectionDecisionSerializer(serializers.Serializer):
+    compelling_grounds = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField()
+
+
+class ObjectionSerializer(serializers.Serializer):
+    purpose = serializers.CharField(help_text="purpose key")
+    name = serializers.CharField()
+    decision = ObjectionDecisionSerializer(allow_null=True)
+
+
+class RestrictionLiftSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    requested_by = serializers.CharField(allow_null=True)
+    requested_at = serializers.DateTimeField()
+    notified_at = serializers.DateTimeField(allow_null=True, help_text="the person was told")
+    lifted_at = serializers.DateTimeField(allow_null=True)
+    records = serializers.IntegerField(help_text="records lifted")
+
+
+class RestrictionSerializer(serializers.Serializer):
+    restricted_records = serializers.IntegerField(
+        help_text="records of the matched subjects restricted under Art. 18"
+    )
+    lift = RestrictionLiftSerializer(allow_null=True)
+
+
+class NotificationSerializer(serializers.Serializer):
+    recipient = serializers.CharField(help_text="recipient key")
+    recipient_name = serializers.CharField()
+    change = serializers.ChoiceField(choices=RecipientNotification.Change.choices)
+    state = serializers.ChoiceField(choices=RecipientNotification.State.choices)
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
+class FulfilmentSerializer(serializers.Serializer):
+    failure = FailureSerializer(
+        allow_null=True,
+        help_text="What the workers gave up on (an erasure job or a package build): the "
+        "request stays `fulfilling` until an approver tries again (`retry`).",
+    )
+    erasure_plan = ErasurePlanSerializer(allow_null=True, help_text="erasure")
+    corrections = ProposedCorrectionSerializer(many=True, help_text="rectification")
+    correction_targets = CorrectionTargetSerializer(
+        many=True, help_text="rectification: where an accepted correction may go"
+    )
+    objections = ObjectionSerializer(many=True, help_text="objection")
+    restriction = RestrictionSerializer(allow_null=True, help_text="restriction")
+    recipient_notifications = NotificationSerializer(many=True, help_text="Art. 19 notices")
+
+
+class PackageFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+
+
+class PackageCategorySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    records = serializers.IntegerField()
+
+
+class PackageSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=DataPackage.Kind.choices)
+    format = serializers.ChoiceField(choices=DataPackage.Format.choices)
+    state = serializers.ChoiceField(
+        choices=DataPackage.State.choices,
+        help_text="`ready`: built, waits for an approver (`package/release`).",
+    )
+    built_at = serializers.DateTimeField(allow_null=True)
+    size = serializers.IntegerField(allow_null=True, help_text="bytes")
+    sha256 = serializers.CharField(allow_blank=True)
+    records = serializers.IntegerField()
+    files = PackageFileSerializer(many=True)
+    categories = PackageCategorySerializer(many=True)
+    build_attempts = serializers.IntegerField()
+    failed_at = serializers.DateTimeField(
+        allow_null=True, help_text="`failed`: when the workers gave up building it"
+    )
+    build_error = serializers.CharField(
+        allow_blank=True, help_text="the last failed build's exception class name, if any"
+    )
+    released_at = serializers.DateTimeField(allow_null=True)
+    released_by = serializers.CharField(
+        allow_null=True, help_text="null after an automatic release"
+    )
+    expires_at = serializers.DateTimeField(allow_null=True)
+    expired_at = serializers.DateTimeField(allow_null=True)
+    download_count = serializers.IntegerField()
+
+
 class RequestDetailSerializer(QueueItemSerializer):
     full_name = serializers.CharField()
     email = serializers.EmailField()
@@ -172,6 +400,16 @@ class RequestDetailSerializer(QueueItemSerializer):
     extension_reason = serializers.CharField()
     records_summary = RecordsSummarySerializer(many=True)
     timeline = TimelineSerializer(many=True)
+    fulfilment = FulfilmentSerializer(
+        source="api_fulfilment",
+        help_text="What the fulfilment actions act on (for access and portability only "
+        "`failure`), and what the workers gave up on.",
+    )
+    package = PackageSerializer(
+        source="api_package",
+        allow_null=True,
+        help_text="access, portability: the package, once a worker started building it",
+    )
 
 
 class AssignInput(serializers.Serializer):
@@ -219,6 +457,90 @@ class CancelInput(serializers.Serializer):
 
 class EmptyInput(serializers.Serializer):
     pass
+
+
+class CorrectionDecideInput(serializers.Serializer):
+    index = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_CORRECTIONS - 1,
+        help_text="Which proposed correction (`index` of `fulfilment.corrections`).",
+    )
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    target = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="accept: `record:field`, one of `fulfilment.correction_targets`.",
+    )
+    value = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="accept: the new value (empty: what the person wrote).",
+    )
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="reject: why (the person is told).",
+    )
+
+    def validate(self, attrs):
+        if attrs["decision"] == "accept" and not attrs["target"].strip():
+            raise serializers.ValidationError(
+                {"target": [_("Choose the record and field the correction goes into.")]}
+            )
+        if attrs["decision"] == "reject" and not attrs["reason"].strip():
+            raise serializers.ValidationError(
+                {"reason": [_("Tell the person why the correction is rejected.")]}
+            )
+        return attrs
+
+
+class ObjectionDecideInput(serializers.Serializer):
+    purpose = serializers.CharField(
+        max_length=60, help_text="A purpose key the person objected to (`fulfilment.objections`)."
+    )
+    compelling = serializers.BooleanField(
+        help_text="true: compelling legitimate grounds override the objection (processing "
+        "for the purpose continues); false: processing for it stops on approval."
+    )
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The compelling grounds (the person is told them); required when `compelling`.",
+    )
+
+    def validate(self, attrs):
+        if attrs["compelling"] and not attrs["reason"].strip():
+            raise serializers.ValidationError(
+                {"reason": [_("State the compelling legitimate grounds; the person is told them.")]}
+            )
+        return attrs
+
+
+class RestrictionLiftInput(CodeInput):
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why the restriction is lifted (the person is told first)."
+    )
+
+
+class AutoReleaseInput(CodeInput):
+    enabled = serializers.BooleanField(
+        help_text="true: packages go to the person as soon as they are built, without review."
+    )
+
+
+class AutoReleaseSerializer(serializers.Serializer):
+    organisation = serializers.SlugField()
+    enabled = serializers.BooleanField(
+        help_text="Access and portability packages are released without staff review."
+    )
 
 
 class ActionResultSerializer(serializers.Serializer):
@@ -279,15 +601,170 @@ class DetailView(StaffAPIView):
         operation_id="staff_requests_detail",
         summary="A request",
         description="What was asked, the identity and match, the due dates, a summary of the "
-        "matched subjects' records per category, and the timeline from the audit trail.",
+        "matched subjects' records per category, the timeline from the audit trail, and what "
+        "the fulfilment actions act on: the erasure plan (grouped, and one page per record), "
+        "the proposed corrections and the objections with their decisions, the restriction "
+        "and its lifting, the Art. 19 notices, and the access or portability package.",
+        parameters=[DetailQuerySerializer],
         responses={200: RequestDetailSerializer, **ERRORS},
     )
     def get(self, request, reference: str):
         r = request_get_for_user(user=request.user, reference=reference)
+        query = DetailQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         r.days_left = sel.days_left(r)
         r.records_summary = sel.request_records_summary(request=r)
         r.timeline = sel.request_timeline(request=r)
+        r.api_fulfilment = _fulfilment_state(r, plan_page=query.validated_data["plan_page"])
+        r.api_package = _package_state(r)
         return Response(RequestDetailSerializer(r).data)
+
+
+# A fixed number of queries, whatever the number of plan items, decisions or notices:
+# `fulfilment_view` reads the plan in SQL, and the users named are read in one query.
+
+
+def _usernames(ids) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def _fulfilment_state(r: SubjectRequest, *, plan_page: int) -> dict:
+    state = {
+        "failure": fulfilment_failure(request=r),
+        "erasure_plan": None,
+        "corrections": [],
+        "correction_targets": [],
+        "objections": [],
+        "restriction": None,
+        "recipient_notifications": [],
+    }
+    if r.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        return state
+    view = fulfilment_view(request=r, page=plan_page)
+    lift = (
+        RestrictionLift.objects.filter(request=r).first()
+        if r.kind == RequestKind.RESTRICTION
+        else None
+    )
+    decisions = [row["decision"] for row in view.corrections + view.objections]
+    users = _usernames(
+        [d.decided_by_id for d in decisions if d is not None]
+        + [view.fulfilment.plan_approved_by_id if view.fulfilment else None]
+        + [lift.requested_by_id if lift else None]
+    )
+    if view.job is not None:
+        state["erasure_plan"] = {
+            "job_id": view.job.pk,
+            "state": view.job.state,
+            "counts": view.counts,
+            "groups": view.groups,
+            "items": view.items,
+            "page": view.page,
+            "pages": view.pages,
+            "approved_at": view.fulfilment.plan_approved_at,
+            "approved_by": users.get(view.fulfilment.plan_approved_by_id),
+            "progress": view.job.progress,
+            "attempts": view.job.attempts,
+            "max_attempts": settings.JOB_MAX_ATTEMPTS,
+            "finished_at": view.job.finished_at,
+            "error": view.job.error,
+        }
+    for row in view.corrections:
+        d = row["decision"]
+        state["corrections"].append(
+            {
+                "index": row["index"],
+                "wrong": row["row"].get("wrong", ""),
+                "correct": row["row"].get("correct", ""),
+                "decision": None
+                if d is None
+                else {
+                    "accepted": d.accepted,
+                    "target": f"{d.record_id}:{d.field}" if d.record_id else None,
+                    "value": d.value,
+                    "reason": d.reason,
+                    "decided_by": users.get(d.decided_by_id),
+                    "decided_at": d.decided_at,
+                    "applied_at": d.applied_at,
+                },
+            }
+        )
+    if r.kind == RequestKind.RECTIFICATION:
+        state["correction_targets"] = [
+            {"target": target, "label": label} for target, label in correction_targets(request=r)
+        ]
+    for row in view.objections:
+        d = row["decision"]
+        state["objections"].append(
+            {
+                "purpose": row["key"],
+                "name": row["name"],
+                "decision": None
+                if d is None
+                else {
+                    "compelling_grounds": d.compelling_grounds,
+                    "reason": d.reason,
+                    "decided_by": users.get(d.decided_by_id),
+                    "decided_at": d.decided_at,
+                },
+            }
+        )
+    if r.kind == RequestKind.RESTRICTION:
+        state["restriction"] = {
+            "restricted_records": view.restricted_records,
+            "lift": None
+            if lift is None
+            else {
+                "reason": lift.reason,
+                "requested_by": users.get(lift.requested_by_id),
+                "requested_at": lift.requested_at,
+                "notified_at": lift.notified_at,
+                "lifted_at": lift.lifted_at,
+                "records": lift.records,
+            },
+        }
+    state["recipient_notifications"] = [
+        {
+            "recipient": n.recipient.key,
+            "recipient_name": localized_name(n.recipient),
+            "change": n.change,
+            "state": n.state,
+            "sent_at": n.sent_at,
+        }
+        for n in view.notifications
+    ]
+    return state
+
+
+def _package_state(r: SubjectRequest) -> dict | None:
+    if r.kind not in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        return None
+    package = DataPackage.objects.filter(request=r).select_related("released_by").first()
+    if package is None:
+        return None
+    contents = package.contents or {}
+    return {
+        "kind": package.kind,
+        "format": package.format,
+        "state": package.state,
+        "built_at": package.built_at,
+        "size": package.size,
+        "sha256": package.sha256,
+        "records": contents.get("records", 0),
+        "files": contents.get("files", []),
+        "categories": contents.get("categories", []),
+        "build_attempts": package.build_attempts,
+        "failed_at": package.failed_at,
+        "build_error": package.build_error,
+        "released_at": package.released_at,
+        "released_by": package.released_by.username if package.released_by else None,
+        "expires_at": package.expires_at,
+        "expired_at": package.expired_at,
+        "download_count": package.download_count,
+    }
 
 
 def _assignee(username: str):
@@ -358,16 +835,159 @@ API_ACTIONS = {
 }
 
 
-def _action_view(name: str):
-    action, input_serializer, run = API_ACTIONS[name]
+def _package_release(r: SubjectRequest, user, data: dict) -> None:
+    package = DataPackage.objects.filter(request=r).first()
+    if package is None:  # not approved yet, or the worker has not started the build
+        raise svc.StaffActionError(
+            _("Only a package that is built and not yet released can be released."),
+            code="package_not_ready",
+        )
+    packages.package_release(package=package, actor=user)
+
+
+@dataclass(frozen=True)
+class FulfilmentAction:
+    """A fulfilment action of the staff pages (`views.staff_fulfilment`, package release)."""
+
+    name: str  # in the operation id and the URL name
+    action: Action
+    input: type[serializers.Serializer]
+    run: Callable
+    summary: str
+    description: str
+    # The service's error codes that name a field of the body: 400 with that field.
+    fields: frozenset[str] = frozenset()
+
+
+FULFILMENT_ACTIONS = {
+    "plan/approve": FulfilmentAction(
+        "plan_approve",
+        Action.APPROVE,
+        CodeInput,
+        lambda r, u, d: ff.erasure_plan_approve(request=r, actor=u),
+        "Approve the erasure plan",
+        "Approves the erasure plan of an approved erasure request (`fulfilment.erasure_plan`, "
+        "state `planned`); a worker then carries it out and completes the request. "
+        "Irreversible. Approver.",
+    ),
+    "corrections/decide": FulfilmentAction(
+        "correction_decide",
+        Action.DECIDE,
+        CorrectionDecideInput,
+        lambda r, u, d: ff.correction_decide(
+            request=r,
+            actor=u,
+            index=d["index"],
+            accepted=d["decision"] == "accept",
+            target=d["target"],
+            value=d["value"],
+            reason=d["reason"],
+        ),
+        "Decide on a proposed correction",
+        "Accepts one proposed correction of a rectification request into a record's field "
+        "(`target`, one of `fulfilment.correction_targets`) or rejects it with a reason. "
+        "Deciding again replaces the decision. Approval waits until every row is decided. "
+        "Handler.",
+        frozenset({"index", "target", "reason"}),
+    ),
+    "objections/decide": FulfilmentAction(
+        "objection_decide",
+        Action.DECIDE,
+        ObjectionDecideInput,
+        lambda r, u, d: ff.objection_decide(
+            request=r,
+            actor=u,
+            purpose_key=d["purpose"],
+            compelling=d["compelling"],
+            reason=d["reason"],
+        ),
+        "Decide on an objection to a purpose",
+        "Records whether compelling legitimate grounds override the objection to one purpose "
+        "(Art. 21(1)); without a decision, approval stops the purpose. Handler.",
+        frozenset({"purpose", "reason"}),
+    ),
+    "restriction/lift": FulfilmentAction(
+        "restriction_lift",
+        Action.LIFT_RESTRICTION,
+        RestrictionLiftInput,
+        lambda r, u, d: ff.restriction_lift_request(request=r, actor=u, reason=d["reason"]),
+        "Lift the restriction",
+        "Lifts the restriction of a completed restriction request: the person is e-mailed "
+        "first (Art. 18(3)), and the restriction is lifted right after "
+        "(`fulfilment.restriction.lift`). Approver.",
+        frozenset({"reason"}),
+    ),
+    "retry": FulfilmentAction(
+        "retry",
+        Action.RETRY_FULFILMENT,
+        EmptyInput,
+        lambda r, u, d: ff.fulfilment_retry(request=r, actor=u),
+        "Try again what the workers gave up on",
+        "Hands a failed erasure job or package build (`fulfilment.failure`) to the workers "
+        "again, once its cause is fixed: the erasure resumes after the last batch carried "
+        "out (its attempts and error cleared), a package is built again from the beginning. "
+        "The request completes itself as usual. 409 (`nothing_failed`) when nothing failed. "
+        "Approver.",
+    ),
+    "package/release": FulfilmentAction(
+        "package_release",
+        Action.RELEASE_PACKAGE,
+        CodeInput,
+        _package_release,
+        "Release the package",
+        "Makes the built access or portability package (`package`, state `ready`) available "
+        "to the person: completes the request and e-mails them. Irreversible. Approver.",
+    ),
+}
+
+
+def _reauthenticate(request, code: str) -> None:
+    """The API's re-authentication: a current TOTP code of the token's user (each works once)."""
+    try:
+        device = auth.totp_code_check(
+            user=request.user,
+            username=request.user.get_username(),
+            token=code,
+            ip=client_ip(request),
+        )
+    except auth.LoginLocked as exc:
+        raise ApiError(
+            status_code=429,
+            code="locked",
+            message=_("Too many failed attempts."),
+            retry_after=exc.retry_after,
+        ) from exc
+    if device is None:
+        raise ApiError(
+            status_code=403,
+            code="reauthentication_failed",
+            message=_("The code is not right, or was already used."),
+            fields={"code": [str(_("Not right."))]},
+        )
+
+
+TOO_MANY_CODES = {429: OpenApiResponse(ErrorSerializer, description="Too many wrong codes.")}
+
+
+def _action_view(
+    name: str,
+    action: Action,
+    input_serializer,
+    run,
+    *,
+    summary: str = "",
+    description: str = "",
+    fields: frozenset[str] = frozenset(),
+):
     destructive = action in REAUTH_ACTIONS
 
     class ActionView(StaffAPIView):
         @extend_schema(
             operation_id=f"staff_requests_{name}",
-            summary=f"Action: {name}",
+            summary=summary or f"Action: {name}",
             description=(
-                "Refused with 409 when the request's state does not allow it. "
+                (description + " " if description else "")
+                + "Refused with 409 when the request's state does not allow it. "
                 + ("Needs a current TOTP `code` in the body." if destructive else "")
             ),
             request=input_serializer,
@@ -375,11 +995,7 @@ def _action_view(name: str):
                 200: ActionResultSerializer,
                 409: OpenApiResponse(ErrorSerializer, description="Not allowed in this state."),
                 **ERRORS,
-                **(
-                    {429: OpenApiResponse(ErrorSerializer, description="Too many wrong codes.")}
-                    if destructive
-                    else {}
-                ),
+                **(TOO_MANY_CODES if destructive else {}),
             },
         )
         def post(self, request, reference: str):
@@ -389,36 +1005,69 @@ def _action_view(name: str):
             body = input_serializer(data=request.data)
             body.is_valid(raise_exception=True)
             if destructive:
-                try:
-                    device = auth.totp_code_check(
-                        user=request.user,
-                        username=request.user.get_username(),
-                        token=body.validated_data["code"],
-                        ip=client_ip(request),
-                    )
-                except auth.LoginLocked as exc:
-                    raise ApiError(
-                        status_code=429,
-                        code="locked",
-                        message=_("Too many failed attempts."),
-                        retry_after=exc.retry_after,
-                    ) from exc
-                if device is None:
-                    raise ApiError(
-                        status_code=403,
-                        code="reauthentication_failed",
-                        message=_("The code is not right, or was already used."),
-                        fields={"code": [str(_("Not right."))]},
-                    )
+                _reauthenticate(request, body.validated_data["code"])
             try:
                 run(subject_request, request.user, body.validated_data)
             except svc.StaffActionError as exc:
+                if exc.code in fields:
+                    raise ApiError(
+                        status_code=400,
+                        code="invalid",
+                        message=exc.message,
+                        fields={exc.code: [exc.message]},
+                    ) from exc
                 raise ApiError(status_code=409, code=exc.code, message=exc.message) from exc
             subject_request = SubjectRequest.objects.get(pk=subject_request.pk)
             return Response(ActionResultSerializer(subject_request).data)
 
-    ActionView.__name__ = f"Staff{name.title()}View"
+    ActionView.__name__ = f"Staff{name.title().replace('_', '')}View"
     return ActionView.as_view()
+
+
+ORGANISATION_ERRORS = {
+    **ERRORS,
+    404: OpenApiResponse(ErrorSerializer, description="No such organisation among yours."),
+}
+
+
+class AutoReleaseView(StaffAPIView):
+    """Automatic release of an organisation's access and portability packages."""
+
+    @extend_schema(
+        operation_id="staff_organisations_auto_release",
+        summary="Automatic release of packages",
+        description="Whether the organisation's access and portability packages go to the "
+        "person as soon as they are built, without staff review.",
+        responses={200: AutoReleaseSerializer, **ORGANISATION_ERRORS},
+    )
+    def get(self, request, org_slug: str):
+        organisation = organisation_get_for_user(user=request.user, slug=org_slug)
+        enabled = packages.auto_release_enabled(organisation.pk)
+        return Response(AutoReleaseSerializer({"organisation": org_slug, "enabled": enabled}).data)
+
+    @extend_schema(
+        operation_id="staff_organisations_auto_release_set",
+        summary="Switch automatic release of packages",
+        description="Turns automatic release on or off (audited). Admin. Needs a current TOTP "
+        "`code` in the body.",
+        request=AutoReleaseInput,
+        responses={200: AutoReleaseSerializer, **ORGANISATION_ERRORS, **TOO_MANY_CODES},
+    )
+    def post(self, request, org_slug: str):
+        organisation = organisation_get_for_user(
+            user=request.user, slug=org_slug, action=Action.MANAGE_SETTINGS
+        )
+        body = AutoReleaseInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        _reauthenticate(request, body.validated_data["code"])
+        row = packages.auto_release_set(
+            organisation=organisation, actor=request.user, enabled=body.validated_data["enabled"]
+        )
+        return Response(
+            AutoReleaseSerializer(
+                {"organisation": organisation.slug, "enabled": row.auto_release_packages}
+            ).data
+        )
 
 
 app_name = "staff_api"
@@ -427,7 +1076,28 @@ urlpatterns = [
     path("requests", QueueView.as_view(), name="queue"),
     path("requests/<str:reference>", DetailView.as_view(), name="detail"),
     *[
-        path(f"requests/<str:reference>/{name}", _action_view(name), name=name)
-        for name in API_ACTIONS
+        path(f"requests/<str:reference>/{name}", _action_view(name, *spec), name=name)
+        for name, spec in API_ACTIONS.items()
     ],
+    *[
+        path(
+            f"requests/<str:reference>/{route}",
+            _action_view(
+                spec.name,
+                spec.action,
+                spec.input,
+                spec.run,
+                summary=spec.summary,
+                description=spec.description,
+                fields=spec.fields,
+            ),
+            name=spec.name,
+        )
+        for route, spec in FULFILMENT_ACTIONS.items()
+    ],
+    path(
+        "organisations/<slug:org_slug>/auto-release",
+        AutoReleaseView.as_view(),
+        name="auto_release",
+    ),
 ]

@@ -14,6 +14,10 @@ The flow (README, "Fulfilment"):
   sends `retention.signals.job_finished` inside its transaction and
   `erasure_job_finished` completes the request there, so the reply, the
   request's completion and the Art. 19 notices happen exactly once with it.
+* A worker that gives up (an erasure job `failed` after JOB_MAX_ATTEMPTS, or a
+  package that could not be built) leaves the request `fulfilling`: the staff
+  page and API show it, and an approver hands it to the workers again once the
+  cause is fixed (`fulfilment_retry`).
 * Restriction (Art. 18), rectification (Art. 16), objection to
   legitimate-interest purposes (Art. 21(1)): done and completed by
   `fulfilment_start`, from the decisions staff recorded before approving
@@ -58,6 +62,7 @@ from requests_app.choices import RESTRICTION_GROUNDS, localized_name
 from requests_app.fulfilment_selectors import Names, erasure_result_groups, last_day
 from requests_app.models import (
     CorrectionDecision,
+    DataPackage,
     Fulfilment,
     MatchMethod,
     ObjectionDecision,
@@ -76,6 +81,7 @@ from requests_app.services.staff import _close as request_close
 from requests_app.services.staff import _notify as request_notify
 from requests_app.services.staff import _set_status as request_status_set
 from retention.audit import log_action
+from retention.field_labels import field_label
 from retention.models import (
     AuditEntry,
     DataSubject,
@@ -87,7 +93,7 @@ from retention.models import (
     RecordStoreJob,
 )
 from retention.services.erasure import erasure_job_create, plan_counts
-from retention.services.jobs import job_approve
+from retention.services.jobs import job_approve, job_retry
 from retention.services.rights import (
     marketing_objection,
     processing_stop,
@@ -296,7 +302,7 @@ def _start_objection(request: SubjectRequest, fulfilment: Fulfilment, now: dt.da
     remaining = _not_yet_honoured(fulfilment, subject_ids)
     if details.get("direct_marketing") and (remaining or not fulfilment.honoured_at):
         _honour_marketing(request, fulfilment, remaining)
-    purposes = [k for k in details.get("purposes") or [] if isinstance(k, str)]
+    purposes = list(dict.fromkeys(k for k in details.get("purposes") or [] if isinstance(k, str)))
     overriding = set(
         ObjectionDecision.objects.filter(
             request=request, compelling_grounds=True, purpose__key__in=purposes
@@ -529,6 +535,70 @@ def erasure_job_finished(*, job: RecordStoreJob) -> None:
     _finish(request, fulfilment, timezone.now())
 
 
+# --- A worker that gave up: trying again ---------------------------------------------------------
+
+
+def fulfilment_retry(*, request: SubjectRequest, actor) -> RecordStoreJob | DataPackage:
+    """Hand what the workers gave up on to them again (an approver, once the cause is fixed).
+
+    An erasure job that failed JOB_MAX_ATTEMPTS times (`jobs_reclaimable` marks it
+    `failed`) goes back to `approved` with its attempts, error and lease cleared;
+    it resumes after the last batch carried out, and completes the request as
+    usual. A `failed` access or portability package is built again
+    (`packages.package_retry`). The run is queued through the outbox; one audit
+    entry on the request's timeline. Refused (`InvalidTransition`, code
+    `nothing_failed`) when nothing failed.
+    """
+    if request.kind in (K.ACCESS, K.PORTABILITY):
+        from requests_app.services.packages import package_retry
+
+        return package_retry(request=request, actor=actor)
+    permission_require(
+        user=actor, action=Action.RETRY_FULFILMENT, organisation_id=request.organisation_id
+    )
+    with transaction.atomic():
+        request = _request_locked(request.pk)
+        fulfilment = Fulfilment.objects.select_for_update().filter(request=request).first()
+        job = None
+        if fulfilment is not None and fulfilment.job_id is not None:
+            job = (
+                RecordStoreJob.objects.select_for_update()
+                .select_related("organisation")
+                .defer("plan")
+                .get(pk=fulfilment.job_id)
+            )
+        if job is None or job.state != RecordStoreJob.State.FAILED:
+            if request.kind == K.ERASURE:
+                message = _("The erasure has not failed, so there is nothing to try again.")
+            else:
+                message = _(
+                    "Nothing has failed in carrying out this request, so there is nothing to "
+                    "try again."
+                )
+            raise InvalidTransition(message, code="nothing_failed")
+        _require(
+            request,
+            kinds=(K.ERASURE,),
+            statuses=(S.FULFILLING,),
+            action=pgettext("staff action", "try again"),
+        )
+        attempts, error = job.attempts, job.error
+        job_retry(job=job, user=actor)
+        message = outbox_enqueue(task_name=ERASURE_RUN_TASK, payload={"job_id": job.pk})
+        _log(
+            request,
+            "requests.erasure.retried",
+            {
+                "job_id": job.pk,
+                "attempts": attempts,
+                "error": error,
+                "outbox_message_id": message.pk,
+            },
+            actor=actor,
+        )
+    return job
+
+
 # --- Completion and the reply -----------------------------------------------------------------
 
 
@@ -639,7 +709,7 @@ def _erasure_reply(data: dict, names: Names, time_zone: str) -> dict:
         item = {
             "category": names.categories.get(group["category"], group["category"]),
             "records": group["records"],
-            "fields": [f.replace("_", " ") for f in group["fields"]],
+            "fields": [field_label(f) for f in group["fields"]],
             "until": last_day(group["until"], time_zone),
             "reason": _reason_text(group["reason"], names.rules.get(group["rule"] or "")),
             "hold": group["reason"] == "legal_hold",
@@ -804,7 +874,7 @@ def _recipient_context(notice: RecipientNotification) -> dict:
         record_ids = {d.record_id for d in disclosures if d.record_id}
         loose = {d.category_id for d in disclosures if d.record_id is None}
         corrections = [
-            {"field": d.field.replace("_", " "), "value": d.value, "record": d.record_id}
+            {"field": field_label(d.field), "value": d.value, "record": d.record_id}
             for d in CorrectionDecision.objects.filter(
                 request=request, applied_at__isnull=False
             ).select_related("record")
@@ -846,6 +916,43 @@ def fulfilment_approval_check(*, request: SubjectRequest) -> None:
         raise StaffActionError(
             _("Accept or reject every proposed correction before approving."), code="undecided"
         )
+
+
+# Kinds a worker carries out after approval and that complete themselves when it is done
+# (the erasure job's `job_finished`, the restriction in `fulfilment_start`, the package's
+# release): staff cannot complete them by hand, or a request could be closed with nothing done.
+COMPLETED_BY_FULFILMENT = (K.ERASURE, K.RESTRICTION, K.ACCESS, K.PORTABILITY)
+
+
+def fulfilment_completion_check(*, request: SubjectRequest) -> None:
+    """Called by `staff.request_complete` (row locked): may staff complete it by hand?"""
+    if request.kind not in COMPLETED_BY_FULFILMENT:
+        return
+    if request.kind in (K.ACCESS, K.PORTABILITY):
+        done = DataPackage.objects.filter(
+            request=request, state=DataPackage.State.RELEASED
+        ).exists()
+        message = _(
+            "An access or portability request is completed when its package is released to "
+            "the person: approve the request, and release the package once it is built. It "
+            "cannot be completed by hand."
+        )
+    else:
+        done = Fulfilment.objects.filter(request=request, completed_at__isnull=False).exists()
+        if request.kind == K.ERASURE:
+            message = _(
+                "An erasure request is completed when its erasure has been carried out: approve "
+                "the request, then its erasure plan; the person gets the reply when the worker "
+                "has finished. It cannot be completed by hand."
+            )
+        else:
+            message = _(
+                "A restriction request is completed when the restriction has been applied: "
+                "approve the request; the person gets the reply when the records are "
+                "restricted. It cannot be completed by hand."
+            )
+    if not done:
+        raise InvalidTransition(message, code="completed_by_fulfilment")
 
 
 def correction_decide(

@@ -29,7 +29,9 @@ The life of a package (`DataPackage`, one per request):
    `expired`; a download then answers 410.
 
 A build whose worker died is started again by `packages_resume` (beat)
-after `JOB_LEASE_SECONDS`, at most `JOB_MAX_ATTEMPTS` times (then `failed`).
+after `JOB_LEASE_SECONDS`, at most `JOB_MAX_ATTEMPTS` times (then `failed`,
+with when and the last error's class name); an approver builds a failed
+package again with `package_retry` once the cause is fixed.
 
 Audit entries hold ids, sizes and counts, never personal data.
 """
@@ -52,7 +54,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -275,7 +277,11 @@ def package_build(*, package_id: int) -> DataPackage | None:
             )
         )
         directory = Path(settings.PACKAGE_DIR)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            _build_error_note(package_id, exc)
+            raise
         name = f"{uuid.uuid4().hex}.dsrpkg"
         final, part = directory / name, directory / f".{name}.part"
         try:
@@ -292,11 +298,19 @@ def package_build(*, package_id: int) -> DataPackage | None:
                 raw.flush()
                 os.fsync(raw.fileno())
             os.replace(part, final)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                _build_error_note(package_id, exc)
             part.unlink(missing_ok=True)
             raise
         contents["subjects"] = len(subject_ids)
         return _package_built(package_id, name, writer.sha256, writer.size, contents)
+
+
+def _build_error_note(package_id: int, exc: Exception) -> None:
+    """Keep the failed build's error for staff: its class name only, never its message."""
+    with contextlib.suppress(DatabaseError):  # a broken connection: raise the first error
+        DataPackage.objects.filter(pk=package_id).update(build_error=type(exc).__name__[:100])
 
 
 def _package_built(
@@ -317,7 +331,18 @@ def _package_built(
         package.size = size
         package.contents = contents
         package.built_at = timezone.now()
-        package.save(update_fields=["state", "file_name", "sha256", "size", "contents", "built_at"])
+        package.build_error = ""
+        package.save(
+            update_fields=[
+                "state",
+                "file_name",
+                "sha256",
+                "size",
+                "contents",
+                "built_at",
+                "build_error",
+            ]
+        )
         _audit(
             package,
             package.request,
@@ -849,12 +874,12 @@ def packages_resume(*, now: dt.datetime | None = None) -> int:
         )
         for package in candidates:
             if package.build_attempts >= settings.JOB_MAX_ATTEMPTS:
-                DataPackage.objects.filter(pk=package.pk).update(state=State.FAILED)
+                DataPackage.objects.filter(pk=package.pk).update(state=State.FAILED, failed_at=now)
                 _audit(
                     package,
                     package.request,
                     "requests.package.failed",
-                    data={"attempts": package.build_attempts},
+                    data={"attempts": package.build_attempts, "error": package.build_error},
                 )
                 continue
             # Not again before another lease has passed.
@@ -862,6 +887,57 @@ def packages_resume(*, now: dt.datetime | None = None) -> int:
             outbox_enqueue(task_name=BUILD_TASK, payload={"request_id": package.request_id})
             resumed += 1
     return resumed
+
+
+def package_retry(*, request: SubjectRequest, actor) -> DataPackage:
+    """Build a `failed` package again (an approver, once the cause is fixed); audited.
+
+    The package goes back to `building` with its attempts and error cleared and
+    a build is queued through the outbox; `packages_resume` starts it again if
+    that message is lost. Refused (`InvalidTransition`, code `nothing_failed`)
+    when the package has not failed.
+    """
+    permission_require(
+        user=actor, action=Action.RETRY_FULFILMENT, organisation_id=request.organisation_id
+    )
+    with transaction.atomic():
+        request = (
+            SubjectRequest.objects.select_for_update(of=("self",))
+            .select_related("organisation")
+            .get(pk=request.pk)
+        )
+        package = DataPackage.objects.select_for_update().filter(request=request).first()
+        if package is None or package.state != State.FAILED:
+            raise InvalidTransition(
+                _("The package has not failed, so there is nothing to build again."),
+                code="nothing_failed",
+            )
+        if request.status != RequestStatus.FULFILLING:
+            raise InvalidTransition(
+                _("This request is “%(status)s”: its package can no longer be built again.")
+                % {"status": request.get_status_display()}
+            )
+        attempts, error = package.build_attempts, package.build_error
+        now = timezone.now()
+        DataPackage.objects.filter(pk=package.pk).update(
+            state=State.BUILDING,
+            build_attempts=0,
+            build_error="",
+            failed_at=None,
+            # Not handed out by `packages_resume` before a lease has passed.
+            build_started_at=now,
+        )
+        message = outbox_enqueue(task_name=BUILD_TASK, payload={"request_id": request.pk})
+        _audit(
+            package,
+            request,
+            "requests.package.retried",
+            actor_kind=AuditEntry.ActorKind.STAFF,
+            actor_id=actor.pk,
+            data={"attempts": attempts, "error": error, "outbox_message_id": message.pk},
+        )
+        package.refresh_from_db()
+    return package
 
 
 def _closed_statuses() -> list[str]:

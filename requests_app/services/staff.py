@@ -18,7 +18,8 @@ Allowed transitions:
     new, in_progress    --approve-->    approved  (enqueues the fulfilment job)
     new, in_progress, awaiting_subject --refuse--> refused
     new, in_progress, approved, fulfilling --complete--> completed
-        (erasure only from approved / fulfilling: it needs an approver first)
+        (not erasure, restriction, access or portability: they complete themselves
+        when their fulfilment is done, `fulfilment.fulfilment_completion_check`)
     new, in_progress, awaiting_subject, approved --cancel--> cancelled
 """
 
@@ -42,7 +43,6 @@ from requests_app.models import (
     RefusalReason,
     RequestApproval,
     RequestEvent,
-    RequestKind,
     RequestResolution,
     RequestStatus,
     SubjectRequest,
@@ -69,7 +69,6 @@ IDENTITY_CHECKABLE = (S.NEW, S.IN_PROGRESS, S.AWAITING_SUBJECT)
 APPROVABLE = (S.NEW, S.IN_PROGRESS)
 REFUSABLE = (S.NEW, S.IN_PROGRESS, S.AWAITING_SUBJECT)
 COMPLETABLE = (S.NEW, S.IN_PROGRESS, S.APPROVED, S.FULFILLING)
-COMPLETABLE_AFTER_APPROVAL = (S.APPROVED, S.FULFILLING)
 CANCELLABLE = (S.NEW, S.IN_PROGRESS, S.AWAITING_SUBJECT, S.APPROVED)
 NOTABLE = (*EXTENDABLE, S.COMPLETED, S.REFUSED, S.CANCELLED)
 
@@ -377,10 +376,10 @@ def request_complete(*, request: SubjectRequest, actor, reply: str) -> RequestRe
     with transaction.atomic():
         request = _locked(request)
         _require_status(request, COMPLETABLE, pgettext("staff action", "complete"))
-        if request.kind == RequestKind.ERASURE and request.status not in COMPLETABLE_AFTER_APPROVAL:
-            raise InvalidTransition(
-                _("An erasure request must be approved by an approver before it is completed.")
-            )
+        from requests_app.services.fulfilment import fulfilment_completion_check
+
+        # Erasure, restriction, access and portability complete themselves once carried out.
+        fulfilment_completion_check(request=request)
         resolution = _close(
             request, actor=actor, outcome=S.COMPLETED, now=timezone.now(), text=reply
         )

@@ -2,9 +2,16 @@
 
 Every staff member with requests assigned to them gets the ones due within
 `STAFF_DIGEST_DAYS` days and the overdue ones; approvers (and admins) of an
-organisation also get all its overdue requests. One e-mail per person, sent
+organisation also get all its overdue requests, and those the workers could
+not carry out (a failed erasure job or package build: only an approver can
+try again, on the request's page). One e-mail per person, sent
 at most once a day (a repeat of the task sends nothing). The e-mail holds
 references, types and dates only, no personal data of the requesters.
+
+Each e-mail is in its reader's language. Staff have no language setting of
+their own (the language switch of the pages is a cookie of one browser), so
+it is the default language of the organisation they belong to, the first
+one they were made a member of when they belong to several.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from requests_app.fulfilment_selectors import failed_fulfilment
 from requests_app.models import OPEN_STATUSES, SubjectRequest
 from requests_app.permissions import ROLE_RANK
 from requests_app.services.emails import public_url
@@ -51,37 +59,57 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
         .only(*fields, "organisation_id")
     ):
         overdue_by_org[r.organisation_id].append(r)
+    # Requests stuck because the workers gave up on their erasure job or package: only an
+    # approver can hand them to the workers again.
+    failed_by_org = defaultdict(list)
+    for r in (
+        SubjectRequest.objects.filter(failed_fulfilment(), status__in=OPEN_STATUSES)
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*fields, "organisation_id")
+    ):
+        failed_by_org[r.organisation_id].append(r)
     approver_orgs = defaultdict(list)
     for user_id, org_id, role in StaffMembership.objects.filter(
-        organisation_id__in=list(overdue_by_org)
+        organisation_id__in=set(overdue_by_org) | set(failed_by_org)
     ).values_list("user_id", "organisation_id", "role"):
         if ROLE_RANK[role] >= ROLE_RANK[StaffMembership.Role.APPROVER]:
             approver_orgs[user_id].append(org_id)
-    users = (
+    users = list(
         get_user_model()
         .objects.filter(pk__in=set(assigned) | set(approver_orgs), is_active=True)
         .exclude(email="")
+        .order_by("pk")
     )
+    languages = staff_languages(user_ids=[user.pk for user in users])
     sent = 0
     for user in users:
         if not cache.add(f"staff-digest:{today.isoformat()}:{user.pk}", 1, timeout=36 * 3600):
             continue  # already sent today
         mine = assigned.get(user.pk, [])
-        org_overdue = [r for org in approver_orgs.get(user.pk, []) for r in overdue_by_org[org]]
+        orgs = approver_orgs.get(user.pk, [])
+        org_overdue = [r for org in orgs for r in overdue_by_org.get(org, [])]
+        org_failed = [r for org in orgs for r in failed_by_org.get(org, [])]
         context = {
             "user": user,
             "today": today,
             "due_soon": [r for r in mine if r.due_date >= today],
             "overdue_mine": [r for r in mine if r.due_date < today],
             "overdue_org": org_overdue,
+            "failed_org": org_failed,
             "days": settings.STAFF_DIGEST_DAYS,
             "queue_url": public_url(reverse("staff:queue")),
         }
-        for items in (context["due_soon"], context["overdue_mine"], context["overdue_org"]):
+        for items in (
+            context["due_soon"],
+            context["overdue_mine"],
+            context["overdue_org"],
+            context["failed_org"],
+        ):
             for r in items:
                 r.days_left = (r.due_date - today).days
                 r.url = public_url(reverse("staff:detail", kwargs={"reference": r.reference}))
-        with translation.override(settings.LANGUAGE_CODE):
+        with translation.override(languages.get(user.pk, settings.LANGUAGE_CODE)):
             subject = " ".join(render_to_string("emails/staff_digest.subject.txt", context).split())
             text = render_to_string("emails/staff_digest.txt", context)
             html = render_to_string("emails/staff_digest.html", context)
@@ -93,3 +121,15 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
         sent += 1
     log_action(action="staff.digest.sent", data={"date": today.isoformat(), "emails": sent})
     return sent
+
+
+def staff_languages(*, user_ids: list[int]) -> dict[int, str]:
+    """{user id: language} for e-mails to staff: their first organisation's default language."""
+    languages: dict[int, str] = {}
+    for user_id, language in (
+        StaffMembership.objects.filter(user_id__in=user_ids)
+        .order_by("id")
+        .values_list("user_id", "organisation__default_language")
+    ):
+        languages.setdefault(user_id, language)
+    return languages

@@ -58,6 +58,7 @@ from requests_app.ratelimit import client_ip
 from requests_app.services import packages
 from requests_app.services import staff as svc
 from requests_app.services import staff_auth as auth
+from requests_app.services.fulfilment import COMPLETED_BY_FULFILMENT
 from retention.audit import audit_chain_verify, log_action
 from retention.models import AuditEntry, LegalHold, Record, SweepRun
 
@@ -455,10 +456,16 @@ def _new_form(name: str, subject_request, data=None):
 def _detail_context(http_request, subject_request, bound: dict | None = None) -> dict:
     user = http_request.user
     org_id = subject_request.organisation_id
+    bound = bound or {}
+    # Erasure, restriction, access and portability complete themselves when carried out
+    # (by hand: 409), so their page has no "complete" form, only a line saying so; a
+    # refused POST still shows its form with the reason.
+    completes_itself = subject_request.kind in COMPLETED_BY_FULFILMENT
     forms = {
-        name: bound[name] if name in (bound or {}) else _new_form(name, subject_request)
+        name: bound[name] if name in bound else _new_form(name, subject_request)
         for name, spec in ACTIONS.items()
         if user_can(user, spec.action, org_id)
+        and not (name == "complete" and completes_itself and name not in bound)
     }
     matches = list(
         RequestSubjectMatch.objects.filter(request=subject_request).order_by("subject_id", "method")
@@ -470,6 +477,10 @@ def _detail_context(http_request, subject_request, bound: dict | None = None) ->
         "days_left": sel.days_left(subject_request),
         "days_overdue": max(0, -sel.days_left(subject_request)),
         "forms": forms,
+        "completes_itself": completes_itself
+        and "complete" not in forms
+        and subject_request.status in svc.COMPLETABLE
+        and user_can(user, Action.COMPLETE, org_id),
         "matches": matches,
         "summary": sel.request_records_summary(request=subject_request),
         "pauses": list(ClockPause.objects.filter(request=subject_request)),

@@ -1,4 +1,5 @@
-"""The fulfilment part of a request's staff page: erasure plan, decisions, lifting a restriction.
+"""The fulfilment part of a request's staff page: erasure plan, decisions, lifting a restriction,
+and trying again what the workers gave up on.
 
 Thin: each POST fetches the request through the one access helper (404 for
 other organisations' requests, 403 for a role too low), asks for a recent
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
@@ -20,7 +22,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from requests_app import forms_fulfilment as f
-from requests_app.fulfilment_selectors import correction_targets, fulfilment_view
+from requests_app.fulfilment_selectors import (
+    correction_targets,
+    fulfilment_failure,
+    fulfilment_view,
+)
 from requests_app.models import RequestKind, RequestStatus, RestrictionLift
 from requests_app.permissions import REAUTH_ACTIONS, Action, user_can
 from requests_app.services import fulfilment as svc
@@ -78,6 +84,14 @@ ACTIONS: dict[str, Spec] = {
         ),
         gettext_lazy("The decision on the objection is saved."),
     ),
+    "retry": Spec(
+        Action.RETRY_FULFILMENT,
+        lambda data, r: f.RetryForm(data),
+        lambda r, user, data: svc.fulfilment_retry(request=r, actor=user),
+        gettext_lazy(
+            "The work is handed to the workers again; the request completes itself when it is done."
+        ),
+    ),
     "lift_restriction": Spec(
         Action.LIFT_RESTRICTION,
         lambda data, r: f.RestrictionLiftForm(data),
@@ -114,7 +128,12 @@ def action(http_request, reference: str, name: str):
 
 
 def fulfilment_context(http_request, subject_request) -> dict:
-    """For the detail page: the plan, the decisions with their forms, the notices."""
+    """For the detail page: the plan, the decisions with their forms, the notices.
+
+    The page holds one form per correction and per objection, next to the staff
+    actions' forms: each gets its own id prefix (`id_c<row>_`, `id_o<row>_`,
+    `id_lift_`, `id_retry_`), so every id and label on the page is unique.
+    """
     try:
         page = int(http_request.GET.get("plan_page", "1"))
     except ValueError:
@@ -138,7 +157,7 @@ def fulfilment_context(http_request, subject_request) -> dict:
                 initial=initial, targets=targets, auto_id=f"id_c{row['index']}_%s"
             )
     if decidable:
-        for row in view.objections:
+        for n, row in enumerate(view.objections):
             decision = row["decision"]
             row["form"] = f.ObjectionDecisionForm(
                 initial={
@@ -146,8 +165,9 @@ def fulfilment_context(http_request, subject_request) -> dict:
                     "compelling": "yes" if decision and decision.compelling_grounds else "no",
                     "reason": decision.reason if decision else "",
                 },
-                auto_id=f"id_o_{row['key']}_%s",
+                auto_id=f"id_o{n}_%s",
             )
+    failure = fulfilment_failure(request=subject_request)
     lift = RestrictionLift.objects.filter(request=subject_request).first()
     can_lift = (
         subject_request.kind == RequestKind.RESTRICTION
@@ -159,7 +179,7 @@ def fulfilment_context(http_request, subject_request) -> dict:
     return {
         "view": view,
         "lift": lift,
-        "lift_form": f.RestrictionLiftForm() if can_lift else None,
+        "lift_form": f.RestrictionLiftForm(auto_id="id_lift_%s") if can_lift else None,
         "can_approve_plan": (
             view.job is not None
             and view.job.state == "planned"
@@ -167,4 +187,14 @@ def fulfilment_context(http_request, subject_request) -> dict:
             and user_can(user, Action.APPROVE, org_id)
         ),
         "missing_addresses": [n for n in view.notifications if n.state == "no_address"],
+        # What the workers gave up on, and the form to hand it to them again (approvers).
+        "failure": failure,
+        "max_attempts": settings.JOB_MAX_ATTEMPTS,
+        "retry_form": (
+            f.RetryForm(auto_id="id_retry_%s")
+            if failure is not None
+            and subject_request.status == RequestStatus.FULFILLING
+            and user_can(user, Action.RETRY_FULFILMENT, org_id)
+            else None
+        ),
     }

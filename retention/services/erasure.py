@@ -211,6 +211,9 @@ kept AS (
        SET restricted_at = COALESCE(r.restricted_at, %(now)s),
            restriction_ground = CASE WHEN r.restriction_ground = ''
                                      THEN 'erasure_exception' ELSE r.restriction_ground END,
+           -- kept because erasure was refused: lifting an Art. 18 restriction no longer
+           -- ends its restriction
+           restriction_references = '{}',
            updated_at = %(now)s
       FROM target t WHERE r.id = t.id AND (t.action = 'keep' OR t.held)
     RETURNING r.id

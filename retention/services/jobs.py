@@ -6,7 +6,9 @@ renews the lease and records its progress in the same transaction as each
 batch (`job_progress`); `job_finish` completes it with exactly one audit
 entry (a conditional UPDATE again). A job whose worker died keeps its state
 `running` until its lease runs out; `jobs_reclaim` (beat, every minute)
-hands it to a worker again, which resumes from the recorded progress.
+hands it to a worker again, which resumes from the recorded progress. After
+JOB_MAX_ATTEMPTS the job is `failed` and stays so until staff hand it out
+again (`job_retry`), once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -119,6 +121,35 @@ def job_fail(*, job_id: int, worker: str, error: str) -> None:
     RecordStoreJob.objects.filter(pk=job_id, lease_owner=worker).update(
         error=error[:500], lease_expires_at=timezone.now()
     )
+
+
+def job_retry(*, job: RecordStoreJob, user=None) -> bool:
+    """Hand a failed job to the workers again (staff, once its cause is fixed); False if not failed.
+
+    Back to `approved` with its attempts, error and lease cleared and its progress
+    kept: the worker resumes after the last batch that was carried out. The caller
+    enqueues the run; `jobs_reclaim` hands it out too if that message is lost.
+    """
+    updated = RecordStoreJob.objects.filter(pk=job.pk, state=RecordStoreJob.State.FAILED).update(
+        state=RecordStoreJob.State.APPROVED,
+        attempts=0,
+        error="",
+        lease_owner="",
+        lease_expires_at=None,
+        finished_at=None,
+    )
+    if updated:
+        log_action(
+            action=f"retention.{job.kind}.retried",
+            actor_kind="staff" if user else "system",
+            actor_id=user.pk if user else None,
+            organisation=job.organisation,
+            object_type="job",
+            object_id=job.pk,
+            data={"reference": job.reference, "attempts": job.attempts, "progress": job.progress},
+        )
+    job.refresh_from_db()
+    return bool(updated)
 
 
 def jobs_reclaimable() -> list[int]:

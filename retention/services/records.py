@@ -294,10 +294,9 @@ JOIN unnest(%s::bigint[], %s::text[]) AS t(organisation_id, external_id)
     USING (organisation_id, external_id)
 """
 
-# Two imports of one organisation's disclosures serialise on this lock, so
-# the NOT EXISTS check below cannot let the same disclosure in twice.
-_DISCLOSURE_LOCK = 0x44495343  # "DISC"
-
+# A disclosure is a fact of the past: one already stored (unique on organisation and
+# external id, `disclosure_external_id_unique`) is left as it is. Two imports of the
+# same disclosure at once: the second waits for the first and then skips it.
 _DISCLOSURES_SQL = """
 INSERT INTO retention_disclosure
     (organisation_id, external_id, recipient_id, subject_id, record_id, category_id, disclosed_at)
@@ -306,10 +305,7 @@ SELECT * FROM unnest(
     %s::timestamptz[]
 ) AS t(organisation_id, external_id, recipient_id, subject_id, record_id, category_id,
        disclosed_at)
-WHERE NOT EXISTS (
-    SELECT 1 FROM retention_disclosure d
-    WHERE d.organisation_id = t.organisation_id AND d.external_id = t.external_id
-)
+ON CONFLICT (organisation_id, external_id) WHERE external_id <> '' DO NOTHING
 RETURNING subject_id
 """
 
@@ -409,10 +405,6 @@ def subject_rows_write(*, rows: list[SubjectRow], update_existing: bool = True) 
             if refs:
                 cursor.execute(_RECORD_IDS_SQL, _columns(sorted(refs), 2))
                 record_ids = {(org, ext): pk for pk, org, ext, _, _ in cursor.fetchall()}
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, o) FROM unnest(%s::int[]) AS o ORDER BY o",
-                [_DISCLOSURE_LOCK, sorted({row.organisation_id for row, _ in disclosures})],
-            )
             unique = {
                 (row.organisation_id, d.external_id): (
                     row.organisation_id,

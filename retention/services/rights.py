@@ -9,8 +9,11 @@
   is restricted.
 - Consent withdrawal (Art. 7(3)): consent-based purposes stop; their data
   has no other legal basis and is erased.
-- Restriction (Art. 18): records are marked with the ground and date;
-  lifting it is a separate step taken after the person has been told.
+- Restriction (Art. 18): records are marked with the ground, the date and
+  the reference of each request that restricted them; lifting one request's
+  restriction is a separate step taken after the person has been told, and
+  ends the restriction only of records no other request (or ground) keeps
+  restricted.
 - Rectification (Art. 16): accepted corrections overwrite the field; the old
   value is not kept in the record store.
 - The processing check answers "may I process subject X for purpose Y?".
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Func, Value
 from django.utils import timezone
 
 from retention.audit import log_action
@@ -43,6 +47,9 @@ from retention.models import (
     SubjectIdentifier,
     Suppression,
 )
+
+# The grounds of an Art. 18 restriction ("art18", "art18_a" ... "art18_d").
+ART18 = "art18"
 
 
 def _suppression_key() -> bytes:
@@ -193,12 +200,34 @@ def restriction_apply(
     categories: list[str] | None = None,
     reference: str = "",
 ) -> int:
-    """Art. 18: mark the records restricted with the ground and date."""
-    records = _records(organisation, subject_ids).filter(restricted_at__isnull=True)
+    """Art. 18: mark the records restricted with the ground and date; returns how many.
+
+    Each record also carries the reference of every request whose restriction
+    covers it (`Record.restriction_references`): a record another request
+    already restricted gets this reference too, so lifting either request's
+    restriction leaves it restricted while the other's stands.
+    """
+    records = _records(organisation, subject_ids)
     if categories:
         records = records.filter(category__key__in=categories)
+    references = [reference] if reference else []
     with transaction.atomic():
-        count = records.update(restricted_at=timezone.now(), restriction_ground=ground[:40])
+        if reference:
+            records.filter(
+                restricted_at__isnull=False, restriction_ground__startswith=ART18
+            ).exclude(restriction_references__contains=references).update(
+                restriction_references=Func(
+                    F("restriction_references"),
+                    Value(reference),
+                    function="array_append",
+                    output_field=Record._meta.get_field("restriction_references"),
+                )
+            )
+        count = records.filter(restricted_at__isnull=True).update(
+            restricted_at=timezone.now(),
+            restriction_ground=ground[:40],
+            restriction_references=references,
+        )
         log_action(
             action="retention.restriction.applied",
             organisation=organisation,
@@ -209,18 +238,52 @@ def restriction_apply(
     return count
 
 
-def restriction_lift(
-    *, organisation: Organisation, subject_ids: list[int], reference: str = "", user=None
-) -> int:
-    """Lift an Art. 18 restriction (the caller tells the person first, Art. 18(3)).
+# One statement: this request's reference leaves the records it restricted; a record is
+# no longer restricted once no request's Art. 18 restriction remains on it. A record
+# restricted on another ground meanwhile (retention, an objection, an erasure exception)
+# stays restricted.
+_LIFT_SQL = """
+WITH lifted AS (
+    UPDATE retention_record r
+       SET restriction_references = array_remove(r.restriction_references, %(reference)s),
+           restricted_at = CASE WHEN {last} THEN NULL ELSE r.restricted_at END,
+           restriction_ground = CASE WHEN {last} THEN '' ELSE r.restriction_ground END
+     WHERE r.organisation_id = %(organisation)s AND r.subject_id = ANY(%(subjects)s)
+       AND r.restriction_references @> ARRAY[%(reference)s]::varchar[]
+    RETURNING r.restricted_at IS NULL AS lifted
+)
+SELECT count(*) FILTER (WHERE lifted) FROM lifted
+""".replace(
+    # The record's last Art. 18 restriction is this request's (SET sees the old row).
+    "{last}",
+    "(r.restriction_ground LIKE 'art18%%' "
+    "AND r.restriction_references = ARRAY[%(reference)s]::varchar[])",
+)
 
-    Restrictions that protect kept data (erasure exceptions, retention) stay.
+
+def restriction_lift(
+    *, organisation: Organisation, subject_ids: list[int], reference: str, user=None
+) -> int:
+    """Lift the Art. 18 restriction one request placed (the caller tells the person first,
+    Art. 18(3)); returns how many records are no longer restricted.
+
+    Only the records carrying `reference` are touched. Restrictions other
+    requests placed, and restrictions that protect kept data (erasure
+    exceptions, retention, objections), stay.
     """
-    records = _records(organisation, subject_ids).filter(
-        restricted_at__isnull=False, restriction_ground__startswith="art18"
-    )
+    count = 0
     with transaction.atomic():
-        count = records.update(restricted_at=None, restriction_ground="")
+        if reference and subject_ids:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _LIFT_SQL,
+                    {
+                        "reference": reference,
+                        "organisation": organisation.pk,
+                        "subjects": list(subject_ids),
+                    },
+                )
+                count = cursor.fetchone()[0]
         log_action(
             action="retention.restriction.lifted",
             actor_kind="staff" if user else "system",

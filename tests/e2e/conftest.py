@@ -20,16 +20,11 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
-from django.test import override_settings
 
-from portal.celery import app as celery_app
-from portal.embedded import EmbeddedRedis
-from tests.conftest import _use_broker, start_worker, stop_worker
+from tests.conftest import redis_of_its_own, start_worker, stop_worker
 
 from .support import (
     ARTIFACTS,
@@ -40,13 +35,6 @@ from .support import (
     browser_required,
     chromium_executable,
 )
-
-
-def pytest_configure(config):
-    # WhiteNoise warns when STATIC_ROOT does not exist; the live server serves static files
-    # from the finders and nothing is collected there.
-    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
-
 
 # --- Skipped browser tests are visible, and fail the run under REQUIRE_BROWSER=1 ----------
 
@@ -147,27 +135,10 @@ class Stack:
 
 @pytest.fixture(scope="package")
 def e2e_redis(tmp_path_factory):
-    """A Redis of these tests' own: broker, cache and rate limits of the live server."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("e2e-redis"), persistent=False)
-    url = server.start()
-    previous = celery_app.conf.broker_url
-    _use_broker(url)
-    with override_settings(
-        REDIS_URL=url,
-        CELERY_BROKER_URL=url,
-        RATE_LIMIT_REDIS_URL=url,
-        CACHES={
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": url,
-                "KEY_PREFIX": "dsr",
-                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-            }
-        },
-    ):
+    """A Redis of these tests' own: broker, cache and rate limits of the live server
+    (`private_redis`, kept for the whole package as the live server and worker are)."""
+    with redis_of_its_own(tmp_path_factory.mktemp("e2e-redis")) as server:
         yield server
-    server.stop()
-    _use_broker(previous)
 
 
 @pytest.fixture(scope="package")

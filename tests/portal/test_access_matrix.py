@@ -34,7 +34,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from requests_app.models import DataPackage, StaffApiToken, StatusToken, SubjectRequest
+from requests_app.models import (
+    DataPackage,
+    OrganisationSettings,
+    StaffApiToken,
+    StatusToken,
+    SubjectRequest,
+)
 from requests_app.services import staff as svc
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
@@ -124,6 +130,13 @@ ACCESS: dict[str, Expect] = {
     "api/v1/staff/requests/<str:reference>/approve": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/complete": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/cancel": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/plan/approve": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/corrections/decide": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/objections/decide": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/restriction/lift": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/package/release": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/retry": STAFF_API_OBJECT,
+    "api/v1/staff/organisations/<slug:org_slug>/auto-release": STAFF_API_OBJECT,
     # Public request API: the bearer token is bound to one request. Verify and
     # resend take the reference alone by design (they answer nothing about it).
     "api/v1/requests": anyone(400, 405),
@@ -144,8 +157,9 @@ ACCESS: dict[str, Expect] = {
     "<slug:org_slug>/requests/<str:reference>/download/<uuid:package_id>/": anyone(302, 405),
     # The JSON Schemas of the package files: public documentation.
     "schemas/<slug:name>.json": anyone(200, 404, 405),
-    # Django's admin: only `is_staff` users (none of ours are) get past its sign-in.
-    "admin/login/": anyone(200, 302),
+    # Django's admin: only `is_staff` users (none of ours are) with a TOTP-verified session
+    # get in; its sign-in only sends people to the staff sign-in (portal/admin.py).
+    "admin/login/": anyone(302),
     "admin/logout/": anyone(200, 302, 405),
 }
 ADMIN_PREFIX = "admin/"  # every other admin pattern: ADMIN
@@ -168,8 +182,12 @@ BODY = {
     "body": "Mallory note",
     "categories": ["contact"],
     "code": "123456",
+    "compelling": True,
+    "decision": "reject",
     "email": "mallory@example.net",
+    "enabled": True,
     "full_name": "Mallory Attacker",
+    "index": 0,
     "language": "en",
     "method": "other",
     "months": "1",
@@ -336,6 +354,9 @@ def victim_state(victim) -> dict:
         .values_list("state", "download_count", "released_at")
         .get(),
         "staff_token": StaffApiToken.objects.get(pk=victim["staff_token"].pk).revoked_at,
+        "auto_release": OrganisationSettings.objects.filter(
+            organisation=request.organisation, auto_release_packages=True
+        ).exists(),
         "memberships": sorted(
             StaffMembership.objects.filter(organisation=request.organisation).values_list(
                 "user_id", "role"

@@ -83,7 +83,8 @@ def fixtures(org, other_org, staff, organisations):
     def real(operation) -> dict:
         """Fixed parameters naming real objects: a new request for each operation (so
         one operation's actions do not leave the next a closed request), a bearer token
-        for the request API, a direct-marketing purpose for the record-store API."""
+        for the request API, the staff's organisation for the staff API's organisation
+        operations, a direct-marketing purpose for the record-store API."""
         fixed = {}
         if "{reference}" in operation.path:
             request = make_request(org, kind="access")
@@ -92,6 +93,8 @@ def fixtures(org, other_org, staff, organisations):
             if operation.path == "/api/v1/requests/{reference}":
                 token, _row = status_token_issue(request=request, kind=StatusToken.Kind.API)
                 fixed["headers"] = {"Authorization": f"Bearer {token}"}
+        if "{org_slug}" in operation.path:
+            fixed["path_parameters"] = {"org_slug": org.slug}
         if operation.path.startswith("/api/v1/store/") and "purpose" in {
             parameter.name for parameter in operation.query
         }:

@@ -238,14 +238,29 @@ def test_static_files_keep_their_cache_headers(client):
     assert "no-store" not in response.get("Cache-Control", "")
 
 
-def test_the_api_docs_page_allows_only_swagger_ui_besides_our_own_origin(client):
+def test_the_api_docs_page_loads_swagger_ui_from_our_own_static_files(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
+    page = response.content.decode()
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in sources
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css" in sources
+    assert all(source.startswith("/") and not source.startswith("//") for source in sources)
+    assert "://" not in page
+    for source in sources:  # each one is really there (static files, the start-up script)
+        assert client.get(source).status_code == 200, source
+    assert client.get("/api/docs/?script=")["Content-Type"].startswith("application/javascript")
+
+
+def test_the_api_docs_page_allows_no_other_origin_and_nothing_inline(client):
+    response = client.get("/api/docs/")
     csp = response["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp
-    assert "script-src 'self' https://cdn.jsdelivr.net" in csp
-    assert "<script>" not in response.content.decode()  # its script comes from ?script=
-    assert client.get("/api/docs/?script=").status_code == 200
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp
+    assert "https:" not in csp and "http:" not in csp and "cdn" not in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    page = response.content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)|<style|\sstyle=", page)
 
 
 def test_no_template_needs_inline_script_or_style():

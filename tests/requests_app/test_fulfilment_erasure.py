@@ -257,3 +257,37 @@ def test_the_plan_waits_for_an_approver_and_cannot_be_approved_twice(org, staff,
     assert [m.payload for m in outbox_of(ff.ERASURE_RUN_TASK)] == [
         {"job_id": Fulfilment.objects.get(request=request).job_id}
     ]
+
+
+@pytest.mark.parametrize(
+    "language, kept, subject_word",
+    [
+        (
+            "sv",
+            "Vi behåller bara: belopp, valuta, kundens adress, kundens namn, beskrivning, "
+            "fakturadatum, fakturanummer, betalningsdatum, moms.",
+            "klar",
+        ),
+        (
+            "en",
+            "We keep only: amount, currency, customer's address, customer's name, description, "
+            "invoice date, invoice number, payment date, VAT.",
+            "is done",
+        ),
+    ],
+)
+def test_the_reply_names_the_kept_invoice_fields_in_the_persons_language(
+    framsteget, framsteget_staff, deliver, language, kept, subject_word
+):
+    request = verified_request(
+        framsteget, kind="erasure", email=ANNA, language=language, details=ALL
+    )
+    with deliver():
+        svc.request_approve(request=request, actor=framsteget_staff["approver"])
+    with deliver():
+        ff.erasure_plan_approve(request=request, actor=framsteget_staff["approver"])
+
+    [reply] = [m for m in mail.outbox if m.to == [ANNA] and subject_word in m.subject.lower()]
+    assert kept in reply.body
+    for key in ("invoice_number", "customer_name", "payment_date", "vat,"):
+        assert key not in reply.body

@@ -266,3 +266,19 @@ def test_a_marketing_objection_honoured_by_a_worker_survives_a_later_erasure(org
         f"/api/v1/store/processing-check?subject=crm-sara&purpose={marketing.key}"
     ).json()
     assert answer == {"allowed": False, "reason": "marketing_objection"}
+
+
+def test_a_purpose_named_twice_is_stopped_and_told_once(org, staff, deliver):
+    customer(org, email=EMAIL)
+    request = verified_request(
+        org,
+        kind="objection",
+        email=EMAIL,
+        language="en",
+        details={"purposes": ["analytics", "analytics"], "grounds": "No profiling."},
+    )
+    with deliver():
+        svc.request_approve(request=request, actor=staff["approver"])
+
+    assert Fulfilment.objects.get(request=request).outcome["objection"]["stopped"] == ["analytics"]
+    assert "We have stopped processing your data for: Analytics. We keep" in replies()[0].body

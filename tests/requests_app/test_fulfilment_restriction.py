@@ -3,8 +3,11 @@ recipients told (Art. 19), and lifted only after the person has been told (Art. 
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 
 from requests_app.models import RecipientNotification, RequestStatus, RestrictionLift
@@ -181,3 +184,98 @@ def test_lifting_needs_a_recent_confirmation_and_is_not_for_another_organisation
     assert stale.status_code == 302 and reverse("staff:reauth") in stale["Location"]
     assert staff_client(outsider).post(url, {"reason": "Checked."}).status_code == 404
     assert not RestrictionLift.objects.exists()
+
+
+def lift(request, staff, deliver) -> RestrictionLift:
+    """Lift the request's restriction as an approver, through both outbox steps."""
+    with deliver():
+        ff.restriction_lift_request(request=request, actor=staff["approver"], reason="Checked.")
+    return RestrictionLift.objects.get(request=request)
+
+
+def restricted_categories(subject) -> set[str]:
+    return set(
+        Record.objects.filter(subject=subject, restricted_at__isnull=False).values_list(
+            "category__key", flat=True
+        )
+    )
+
+
+def test_lifting_one_request_lifts_only_the_records_that_request_restricted(org, staff, deliver):
+    orders, subject = restricted(
+        org,
+        staff,
+        deliver,
+        details={"ground": "c", "scope": "categories", "categories": ["orders"]},
+    )
+    everything = verified_request(
+        org, kind="restriction", email=EMAIL, language="en", details={"ground": "a"}
+    )
+    with deliver():
+        svc.request_approve(request=everything, actor=staff["approver"])
+    assert restricted_categories(subject) == {"orders", "contact"}
+
+    # Lifting "everything" leaves the orders, which the first request restricted.
+    assert lift(everything, staff, deliver).records == 3
+    assert restricted_categories(subject) == {"orders"}
+    assert (
+        processing_check(
+            organisation=org, subject=subject, purpose=org.purposes.get(key="analytics")
+        ).reason
+        == "restricted"
+    )
+
+    assert lift(orders, staff, deliver).records == 2
+    assert restricted_categories(subject) == set()
+
+
+def test_lifting_a_category_restriction_leaves_another_requests_categories(org, staff, deliver):
+    orders, subject = restricted(
+        org,
+        staff,
+        deliver,
+        details={"ground": "c", "scope": "categories", "categories": ["orders"]},
+    )
+    contact = verified_request(
+        org,
+        kind="restriction",
+        email=EMAIL,
+        details={"ground": "a", "scope": "categories", "categories": ["contact"]},
+    )
+    with deliver():
+        svc.request_approve(request=contact, actor=staff["approver"])
+
+    assert lift(orders, staff, deliver).records == 2
+    assert restricted_categories(subject) == {"contact"}
+
+
+def test_the_migration_tells_earlier_restrictions_which_requests_placed_them(org, staff, deliver):
+    backfill = importlib.import_module(
+        "requests_app.migrations.0006_restriction_references_backfill"
+    ).BACKFILL
+    lifted, subject = restricted(
+        org,
+        staff,
+        deliver,
+        details={"ground": "c", "scope": "categories", "categories": ["orders"]},
+    )
+    lift(lifted, staff, deliver)
+    orders = verified_request(
+        org, kind="restriction", email=EMAIL, details={"ground": "c", "categories": ["orders"]}
+    )
+    everything = verified_request(org, kind="restriction", email=EMAIL, details={"ground": "a"})
+    for request in (orders, everything):
+        with deliver():
+            svc.request_approve(request=request, actor=staff["approver"])
+    Record.objects.update(restriction_references=[])  # as before the migration
+
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    references = {
+        (r.category.key, tuple(r.restriction_references))
+        for r in Record.objects.filter(subject=subject).select_related("category")
+    }
+    assert references == {
+        ("orders", (orders.reference, everything.reference)),
+        ("contact", (everything.reference,)),
+    }

@@ -3,6 +3,9 @@ its approval by an approver who confirmed it is them, and decisions on objection
 
 from __future__ import annotations
 
+from collections import Counter
+from html.parser import HTMLParser
+
 import pytest
 from django.urls import reverse
 
@@ -144,3 +147,64 @@ def test_a_handler_records_compelling_grounds_for_an_objection_on_the_page(
     assert decision.compelling_grounds and decision.reason == "Fraud checks."
     assert client.post(url, {"purpose": "marketing", "compelling": "no"}).status_code == 302
     assert ObjectionDecision.objects.count() == 1  # not a purpose the person objected to
+
+
+class _Ids(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.ids += [value for name, value in attrs if name == "id"]
+
+
+def duplicate_ids(html: str) -> list[str]:
+    parser = _Ids()
+    parser.feed(html)
+    return sorted(i for i, n in Counter(parser.ids).items() if n > 1)
+
+
+@pytest.mark.parametrize(
+    "kind, details, forms",
+    [
+        (
+            "rectification",
+            {
+                "corrections": [
+                    {"wrong": "Name", "correct": "Anna Anderzon"},
+                    {"wrong": "Amount", "correct": "299"},
+                    {"wrong": "E-mail", "correct": "anna@example.com"},
+                ]
+            },
+            3,
+        ),
+        # A purpose named twice (the API keeps a repeated key) is one decision, one form.
+        ("objection", {"purposes": ["analytics", "marketing", "analytics"], "grounds": "No."}, 2),
+    ],
+)
+def test_the_page_with_several_decision_forms_has_no_duplicate_ids(
+    org, staff, staff_client, kind, details, forms
+):
+    customer(org, email=EMAIL)
+    request = verified_request(org, kind=kind, email=EMAIL, details=details)
+    html = staff_client(staff["admin"]).get(urls(request)[0]).content.decode()
+    name = "correction" if kind == "rectification" else "objection"
+    action = reverse("staff:fulfilment", kwargs={"reference": request.reference, "name": name})
+    assert html.count(f'action="{action}"') == forms
+    assert duplicate_ids(html) == []
+
+
+def test_the_pages_with_the_plan_or_the_lifting_form_have_no_duplicate_ids(
+    org, staff, staff_client, deliver, planned
+):
+    client = staff_client(staff["admin"])
+    html = client.get(urls(planned)[0]).content.decode()
+    assert 'id="action-approve-plan"' in html
+    assert duplicate_ids(html) == []
+
+    restriction = verified_request(org, kind="restriction", email=EMAIL, details={"ground": "a"})
+    with deliver():
+        svc.request_approve(request=restriction, actor=staff["approver"])
+    html = client.get(urls(restriction)[0]).content.decode()
+    assert 'id="action-lift-restriction"' in html and 'for="id_lift_reason"' in html
+    assert duplicate_ids(html) == []

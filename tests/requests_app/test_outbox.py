@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 import time_machine
 from django.core import mail
-from django.test import override_settings
 
-from portal.celery import app as celery_app
-from portal.embedded import EmbeddedRedis
 from requests_app.models import OutboxMessage, RequestStatus, SubjectRequest
 from requests_app.services.outbox import outbox_relay
 from requests_app.services.verification import verification_check
 from requests_app.tasks import relay_outbox
-from tests.conftest import _use_broker
 
 from .conftest import last_code, run_queued_tasks
 from .helpers import submit
@@ -28,24 +23,6 @@ BODY = {
     "language": "sv",
     "scope": "all",
 }
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis of this test's own for the broker, the cache and the rate limits."""
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False)
-    url = server.start()
-    previous = celery_app.conf.broker_url
-    _use_broker(url)
-    caches = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    }
-    with override_settings(
-        REDIS_URL=url, CELERY_BROKER_URL=url, RATE_LIMIT_REDIS_URL=url, CACHES=caches
-    ):
-        yield server
-    server.stop()
-    _use_broker(previous)
 
 
 def test_it_files_a_request_while_redis_is_down_and_sends_the_code_when_it_is_back(

@@ -11,12 +11,14 @@ import time_machine
 from django.core import mail
 from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 
 from requests_app.models import (
     ClockPause,
     IdentityMethod,
     OutboxMessage,
     RequestApproval,
+    RequestResolution,
     RequestStatus,
     SubjectRequest,
 )
@@ -58,10 +60,20 @@ def run(name, request, user):
     return calls[name]()
 
 
-# Which actions each status allows (for an erasure request, as the admin).
+# Which actions each status allows (for an objection, as the admin). An erasure, restriction,
+# access or portability request is never completed by hand (see below).
 ALLOWED = {
-    S.NEW: {"assign", "ask", "identity", "extend", "refuse", "approve", "cancel"},
-    S.IN_PROGRESS: {"assign", "ask", "identity", "extend", "refuse", "approve", "cancel"},
+    S.NEW: {"assign", "ask", "identity", "extend", "refuse", "approve", "complete", "cancel"},
+    S.IN_PROGRESS: {
+        "assign",
+        "ask",
+        "identity",
+        "extend",
+        "refuse",
+        "approve",
+        "complete",
+        "cancel",
+    },
     S.AWAITING_SUBJECT: {"assign", "identity", "extend", "refuse", "cancel"},
     S.APPROVED: {"assign", "extend", "complete", "cancel"},
     S.FULFILLING: {"assign", "extend", "complete"},
@@ -83,7 +95,7 @@ def test_each_transition_is_allowed_or_refused_by_the_state(org, staff, status):
         "complete",
         "cancel",
     ]:
-        request = make_request(org, status=status)
+        request = make_request(org, kind="objection", status=status)
         if status == S.AWAITING_SUBJECT:
             ClockPause.objects.create(request=request, started_at=request.received_at, reason="x")
         if action in ALLOWED[status]:
@@ -255,14 +267,74 @@ def test_approval_moves_on_and_enqueues_the_fulfilment_job_through_the_outbox(or
     assert "requests.request.approved" in actions_of(request)
 
 
-def test_an_erasure_cannot_be_completed_without_approval_but_an_access_request_can(org, staff):
-    erasure = make_request(org, kind="erasure", status=S.IN_PROGRESS)
-    with pytest.raises(svc.InvalidTransition):
-        svc.request_complete(request=erasure, actor=staff["handler"], reply="Done")
-    access = make_request(org, kind="access", status=S.IN_PROGRESS, email="b@example.org")
-    svc.request_complete(request=access, actor=staff["handler"], reply="Here is your data.")
-    access.refresh_from_db()
-    assert access.status == S.COMPLETED
+SELF_COMPLETING = ["erasure", "restriction", "access", "portability"]
+
+
+@pytest.mark.parametrize("kind", SELF_COMPLETING)
+@pytest.mark.parametrize("status", [S.NEW, S.IN_PROGRESS, S.APPROVED, S.FULFILLING])
+def test_a_request_a_worker_carries_out_cannot_be_completed_by_hand(org, staff, kind, status):
+    request = make_request(org, kind=kind, status=status)
+    with translation.override("en"), pytest.raises(svc.InvalidTransition) as refused:
+        svc.request_complete(request=request, actor=staff["admin"], reply="Done.")
+    assert refused.value.code == "completed_by_fulfilment"
+    assert "cannot be completed by hand" in refused.value.message
+    request.refresh_from_db()
+    assert request.status == status
+    assert not RequestResolution.objects.filter(request=request).exists()
+    assert actions_of(request) == []
+
+
+def test_the_refusal_to_complete_by_hand_is_in_swedish_too(org, staff):
+    request = make_request(org, kind="erasure", status=S.FULFILLING)
+    with translation.override("sv"), pytest.raises(svc.InvalidTransition) as refused:
+        svc.request_complete(request=request, actor=staff["admin"], reply="Klart.")
+    assert "kan inte avslutas för hand" in refused.value.message
+
+
+@pytest.mark.parametrize("kind", ["rectification", "objection", "consent_withdrawal"])
+def test_other_requests_can_still_be_completed_with_a_reply(org, staff, kind):
+    request = make_request(org, kind=kind, status=S.IN_PROGRESS)
+    svc.request_complete(request=request, actor=staff["handler"], reply="Here is our answer.")
+    request.refresh_from_db()
+    assert request.status == S.COMPLETED
+
+
+@pytest.mark.parametrize("language, expected", [("en", "by hand"), ("sv", "för hand")])
+def test_the_page_shows_why_an_erasure_cannot_be_completed_by_hand(
+    org, staff, staff_client, language, expected
+):
+    request = make_request(org, kind="erasure", status=S.FULFILLING)
+    url = reverse("staff:action", kwargs={"reference": request.reference, "name": "complete"})
+    response = staff_client(staff["handler"]).post(
+        url, {"reply": "Done."}, HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert response.status_code == 409
+    assert expected in response.content.decode()
+    request.refresh_from_db()
+    assert request.status == S.FULFILLING
+
+
+@pytest.mark.parametrize("kind", SELF_COMPLETING)
+def test_the_page_has_no_complete_form_for_a_request_a_worker_carries_out(
+    org, staff, staff_client, kind
+):
+    request = make_request(org, kind=kind, status=S.IN_PROGRESS)
+    url = reverse("staff:detail", kwargs={"reference": request.reference})
+    client = staff_client(staff["handler"])
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="action-complete"' not in html and "Complete with a reply" not in html
+    assert 'id="completes-itself"' in html and "completed by hand" in html
+    assert "This request completes itself when a worker" in html
+    assert 'id="action-cancel"' in html  # the other actions stay
+    swedish = client.get(url, HTTP_ACCEPT_LANGUAGE="sv").content.decode()
+    assert "Begäran avslutas av sig själv" in swedish
+
+
+def test_other_requests_keep_the_complete_form_on_the_page(org, staff, staff_client):
+    request = make_request(org, kind="rectification", status=S.IN_PROGRESS)
+    url = reverse("staff:detail", kwargs={"reference": request.reference})
+    html = staff_client(staff["handler"]).get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="action-complete"' in html and 'id="completes-itself"' not in html
 
 
 def test_cancelling_ends_an_open_pause_and_tells_the_person(org, staff, deliver):

@@ -46,7 +46,7 @@ def test_queue_and_detail(org, staff, api):
 
 
 def test_actions_and_their_rules(org, staff, api):
-    request = make_request(org)
+    request = make_request(org, kind="objection")
     client = api("approver")
     base = f"/api/v1/staff/requests/{request.reference}"
     post = lambda path, body: client.post(f"{base}/{path}", body, content_type="application/json")  # noqa: E731
@@ -65,6 +65,25 @@ def test_actions_and_their_rules(org, staff, api):
     response = post("cancel", {})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_transition"
+
+
+@pytest.mark.parametrize("language, expected", [("en", "by hand"), ("sv", "för hand")])
+def test_an_erasure_cannot_be_completed_by_hand_through_the_api(
+    org, staff, api, language, expected
+):
+    request = make_request(org, kind="erasure", status=S.FULFILLING)
+    response = api("handler").post(
+        f"/api/v1/staff/requests/{request.reference}/complete",
+        {"reply": "Done"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "completed_by_fulfilment"
+    assert expected in error["message"]
+    request.refresh_from_db()
+    assert request.status == S.FULFILLING
 
 
 def test_the_schema_documents_the_staff_api(db):

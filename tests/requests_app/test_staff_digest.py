@@ -12,6 +12,7 @@ from django.core import mail
 
 from requests_app.services.staff_digest import deadline_digest_send
 from requests_app.staff_tasks import deadline_digest
+from retention.models import Organisation, StaffMembership
 from tests.requests_app.staff_base import *  # noqa: F403
 from tests.requests_app.staff_base import make_request
 
@@ -62,6 +63,40 @@ def test_handlers_get_their_soon_due_and_overdue_requests_and_approvers_the_over
         assert soon.reference not in body
     assert mail_to(staff["viewer"]) == []
     assert sent == 3
+
+
+def test_each_staff_member_gets_the_digest_in_their_organisations_language(
+    org, other_org, staff, outsider
+):
+    Organisation.objects.filter(pk=other_org.pk).update(default_language="en")
+    due = received_for_due(dt.date(2025, 5, 8))  # overdue on MORNING
+    make_request(org, received_at=due, assignee=staff["handler"])
+    make_request(other_org, received_at=due, assignee=outsider)
+    with time_machine.travel(MORNING, tick=False):
+        deadline_digest_send()
+
+    swedish = mail_to(staff["handler"])[0]
+    assert swedish.subject == "Begäranden att besvara snart (2025-05-12)"
+    assert "God morgon handler," in swedish.body
+    assert "Tilldelade dig och försenade" in swedish.body
+    assert "Tilldelade dig och försenade" in swedish.alternatives[0][0]
+    english = mail_to(outsider)[0]
+    assert english.subject == "Requests to answer soon (2025-05-12)"
+    assert "Good morning outsider," in english.body
+    assert "Assigned to you and overdue" in english.body
+    assert "Assigned to you and overdue" in english.alternatives[0][0]
+
+
+def test_a_member_of_several_organisations_gets_the_language_of_the_first_one(
+    org, other_org, staff
+):
+    Organisation.objects.filter(pk=other_org.pk).update(default_language="en")
+    handler = staff["handler"]  # a member of org (Swedish) first
+    StaffMembership.objects.create(user=handler, organisation=other_org, role="handler")
+    make_request(other_org, received_at=received_for_due(dt.date(2025, 5, 8)), assignee=handler)
+    with time_machine.travel(MORNING, tick=False):
+        deadline_digest_send()
+    assert mail_to(handler)[0].subject == "Begäranden att besvara snart (2025-05-12)"
 
 
 def test_the_digest_is_sent_once_a_day(org, staff):

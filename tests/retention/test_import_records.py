@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from retention.models import (
@@ -419,6 +419,51 @@ def test_it_never_writes_imported_data_over_a_record_that_was_erased_in_part(org
     assert result.counts.records_updated == 0
     if rule_key:
         assert invoice.rule.key == "bookkeeping"
+
+
+def court_order(subject: int, disclosed_at: str = "2025-03-02T12:00:00Z") -> dict:
+    """A line of subject `subject` with a disclosure the organisation gave its own id."""
+    disclosure = {
+        "external_id": "court-order-7",
+        "recipient": "law_enforcement",
+        "record": None,
+        "category": "ip_address",
+        "disclosed_at": disclosed_at,
+    }
+    return subject_line(subject, disclosures=[disclosure])
+
+
+def test_a_reimported_disclosure_id_is_never_stored_twice(organisations):
+    run_import([court_order(1)])
+    first = Disclosure.objects.get()
+
+    # Again, one line per batch, then under another subject with another date.
+    again = run_import([court_order(1), court_order(1)], batch_size=1)
+    moved = run_import([court_order(2, disclosed_at="2025-04-01T00:00:00Z")])
+
+    assert again.ok and moved.ok
+    assert (again.counts.disclosures_created, again.counts.disclosures_unchanged) == (0, 2)
+    assert (moved.counts.disclosures_created, moved.counts.disclosures_unchanged) == (0, 1)
+    assert list(Disclosure.objects.values_list("pk", "subject__external_id", "disclosed_at")) == [
+        (first.pk, "cust-1", first.disclosed_at)  # a fact of the past: left as it was
+    ]
+
+
+def test_the_database_refuses_a_second_disclosure_with_the_same_id(organisations):
+    run_import([court_order(1)])
+    disclosure = Disclosure.objects.get()
+    duplicate = {
+        "organisation": disclosure.organisation,
+        "recipient": disclosure.recipient,
+        "subject": disclosure.subject,
+        "disclosed_at": disclosure.disclosed_at,
+    }
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Disclosure.objects.create(external_id="court-order-7", **duplicate)
+    # Disclosures without an id (written by hand) are not compared.
+    Disclosure.objects.create(external_id="", **duplicate)
+    Disclosure.objects.create(external_id="", **duplicate)
+    assert Disclosure.objects.count() == 3
 
 
 def test_it_gives_a_disclosure_without_an_id_the_same_id_every_time(organisations):

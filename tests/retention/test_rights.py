@@ -2,8 +2,12 @@
 
 import datetime as dt
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from retention.models import DataSubject, Disclosure, Record, SubjectIdentifier, Suppression
 from retention.services.erasure import erasure_execute, erasure_job_create
+from retention.services.holds import hold_place
 from retention.services.jobs import job_approve, job_claim
 from retention.services.rights import (
     is_suppressed,
@@ -15,6 +19,7 @@ from retention.services.rights import (
     restriction_apply,
     restriction_lift,
 )
+from tests.retention.test_erasure import framsteget_customer
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -116,14 +121,83 @@ def test_restricted_records_fail_the_processing_check_until_lifted(organisations
     subject = person(org, "eva", [service])
     purpose = org.purposes.get(key=service)
     assert (
-        restriction_apply(organisation=org, subject_ids=[subject.pk], ground="art18_1a_accuracy")
+        restriction_apply(
+            organisation=org, subject_ids=[subject.pk], ground="art18_a", reference="R1"
+        )
         == 1
     )
     assert processing_check(organisation=org, subject=subject, purpose=purpose).reason == (
         "restricted"
     )
-    assert restriction_lift(organisation=org, subject_ids=[subject.pk]) == 1
+    assert restriction_lift(organisation=org, subject_ids=[subject.pk], reference="R1") == 1
     assert processing_check(organisation=org, subject=subject, purpose=purpose).allowed
+
+
+def restricted_by_category(subject) -> dict[str, set]:
+    """{category key: {(ground, references)}} of the subject's restricted records."""
+    found: dict[str, set] = {}
+    for record in subject.records.filter(restricted_at__isnull=False).select_related("category"):
+        found.setdefault(record.category.key, set()).add(
+            (record.restriction_ground, tuple(record.restriction_references))
+        )
+    return found
+
+
+def test_lifting_one_requests_restriction_leaves_the_other_requests_restrictions(organisations):
+    org = organisations["framsteget"]
+    subject = framsteget_customer(org)  # 1 contact, 3 invoices, 3 IP addresses
+    ids = [subject.pk]
+    assert (
+        restriction_apply(
+            organisation=org,
+            subject_ids=ids,
+            ground="art18_c",
+            categories=["invoice"],
+            reference="A",
+        )
+        == 3
+    )
+    # B restricts everything: 4 more records; the invoices now carry both requests.
+    assert (
+        restriction_apply(organisation=org, subject_ids=ids, ground="art18_a", reference="B") == 4
+    )
+    assert restricted_by_category(subject) == {
+        "invoice": {("art18_c", ("A", "B"))},
+        "customer_contact": {("art18_a", ("B",))},
+        "ip_address": {("art18_a", ("B",))},
+    }
+
+    with CaptureQueriesContext(connection) as queries:
+        assert restriction_lift(organisation=org, subject_ids=ids, reference="B") == 4
+    assert len([q for q in queries if "retention_record" in q["sql"]]) == 1  # one statement
+    # A's invoices stay restricted.
+    assert restricted_by_category(subject) == {"invoice": {("art18_c", ("A",))}}
+    assert restriction_lift(organisation=org, subject_ids=ids, reference="B") == 0  # repeat
+
+    assert restriction_lift(organisation=org, subject_ids=ids, reference="A") == 3
+    assert restricted_by_category(subject) == {}
+
+
+def test_lifting_a_restriction_leaves_records_kept_by_an_erasure_under_a_hold(organisations):
+    org = organisations["framsteget"]
+    subject = framsteget_customer(org)
+    other = framsteget_customer(org, name="c2")
+    ids = [subject.pk, other.pk]
+    assert (
+        restriction_apply(organisation=org, subject_ids=ids, ground="art18_d", reference="A") == 14
+    )
+    # An erasure of the first subject while a legal hold protects its records: kept.
+    hold = hold_place(organisation=org, reason="court order", subject=subject)
+    job = erasure_job_create(organisation=org, subject_ids=[subject.pk], reference="E")
+    job_approve(job=job)
+    erasure_execute(job=job_claim(job_id=job.pk, worker="w"), worker="w")
+    assert subject.records.count() == 7
+
+    assert restriction_lift(organisation=org, subject_ids=ids, reference="A") == 7
+    assert not other.records.filter(restricted_at__isnull=False).exists()
+    assert not subject.records.filter(restricted_at__isnull=True).exists()  # the hold's
+    hold.refresh_from_db()
+    assert hold.lifted_at is None
 
 
 def test_rectification_overwrites_the_field_and_stores_the_statement(organisations):
