@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 RESULTS_DIR = BASE_DIR / "bench" / "results"
+# The intake benchmark's floor view writes here (bench/urls.py).
+FLOOR_TABLE = "bench_intake_floor"
 
 
 def log(message: str) -> None:

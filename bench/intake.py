@@ -35,8 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BASE_DIR, BenchStack, log, results_write, verdict  # noqa: E402
-from bench.urls import FLOOR_TABLE  # noqa: E402
+from bench.common import (  # noqa: E402
+    BASE_DIR,
+    FLOOR_TABLE,
+    BenchStack,
+    log,
+    results_write,
+    verdict,
+)
 
 TARGET_RATIO = 0.30
 TARGET_P95_MS = 100

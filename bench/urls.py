@@ -13,7 +13,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
-FLOOR_TABLE = "bench_intake_floor"
+from bench.common import FLOOR_TABLE
 
 
 @csrf_exempt

@@ -34,21 +34,26 @@ def _lease_until() -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
 
+def _job_log(job: RecordStoreJob, event: str, data: dict, user=None) -> None:
+    """One audit entry about a job: `retention.<kind>.<event>`, by a staff member or the system."""
+    log_action(
+        action=f"retention.{job.kind}.{event}",
+        actor_kind="staff" if user else "system",
+        actor_id=user.pk if user else None,
+        organisation=job.organisation,
+        object_type="job",
+        object_id=job.pk,
+        data=data,
+    )
+
+
 def job_approve(*, job: RecordStoreJob, user=None) -> RecordStoreJob:
     updated = RecordStoreJob.objects.filter(pk=job.pk, state=RecordStoreJob.State.PLANNED).update(
         state=RecordStoreJob.State.APPROVED, approved_at=timezone.now()
     )
     job.refresh_from_db()
     if updated:
-        log_action(
-            action=f"retention.{job.kind}.approved",
-            actor_kind="staff" if user else "system",
-            actor_id=user.pk if user else None,
-            organisation=job.organisation,
-            object_type="job",
-            object_id=job.pk,
-            data={"reference": job.reference},
-        )
+        _job_log(job, "approved", {"reference": job.reference}, user)
     return job
 
 
@@ -139,14 +144,11 @@ def job_retry(*, job: RecordStoreJob, user=None) -> bool:
         finished_at=None,
     )
     if updated:
-        log_action(
-            action=f"retention.{job.kind}.retried",
-            actor_kind="staff" if user else "system",
-            actor_id=user.pk if user else None,
-            organisation=job.organisation,
-            object_type="job",
-            object_id=job.pk,
-            data={"reference": job.reference, "attempts": job.attempts, "progress": job.progress},
+        _job_log(
+            job,
+            "retried",
+            {"reference": job.reference, "attempts": job.attempts, "progress": job.progress},
+            user,
         )
     job.refresh_from_db()
     return bool(updated)
@@ -167,13 +169,7 @@ def jobs_reclaimable() -> list[int]:
         if RecordStoreJob.objects.filter(pk=job.pk, state=RecordStoreJob.State.RUNNING).update(
             state=RecordStoreJob.State.FAILED, finished_at=now
         ):
-            log_action(
-                action=f"retention.{job.kind}.failed",
-                organisation=job.organisation,
-                object_type="job",
-                object_id=job.pk,
-                data={"attempts": job.attempts},
-            )
+            _job_log(job, "failed", {"attempts": job.attempts})
     stale = timezone.now() - dt.timedelta(seconds=settings.JOB_LEASE_SECONDS)
     return list(
         RecordStoreJob.objects.filter(
