@@ -322,6 +322,18 @@ INTAKE_RATE_LIMITS = {
     "resend": {"ip": (10, 3600), "email": (4, 3600)},
 }
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "requests_app.api.errors.api_exception_handler"
+# The outbox relay (beat, every minute) also publishes again a message no worker finished
+# this many seconds after it was handed to Redis (which may have lost it), waiting twice as
+# long before each next time, and gives up after OUTBOX_REDELIVER_MAX times (staff digest).
+OUTBOX_REDELIVER_AFTER = _get("OUTBOX_REDELIVER_AFTER", env.int, default=900)
+OUTBOX_REDELIVER_MAX = _get("OUTBOX_REDELIVER_MAX", env.int, default=5)
+if OUTBOX_REDELIVER_AFTER <= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "OUTBOX_REDELIVER_AFTER: must be longer than CELERY_VISIBILITY_TIMEOUT (Redis hands a "
+        "task whose worker died to another worker after that long; do not race it)"
+    )
+if OUTBOX_REDELIVER_MAX < 0:
+    raise ImproperlyConfigured("OUTBOX_REDELIVER_MAX: must be 0 or more")
 CELERY_BEAT_SCHEDULE = {
     "requests-relay-outbox": {"task": "requests_app.tasks.relay_outbox", "schedule": 60.0},
     "requests-purge-unverified": {

@@ -258,7 +258,8 @@ class OutboxMessage(models.Model):
     """A Celery task to run, written in the transaction of the change that needs it.
 
     `payload` holds ids only. The relay publishes it after commit; the beat
-    sweep publishes what the relay could not (Redis down, process died).
+    sweep publishes what the relay could not (Redis down, process died), and
+    publishes again what no worker finished (`completed_at`) in time.
     """
 
     task_name = models.CharField(max_length=200)
@@ -270,6 +271,9 @@ class OutboxMessage(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=200, blank=True)
+    # Published again because no run finished it (`outbox_redeliver`), and when that stopped.
+    redeliveries = models.PositiveIntegerField(default=0)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -277,7 +281,19 @@ class OutboxMessage(models.Model):
                 fields=["available_at"],
                 name="outbox_pending",
                 condition=models.Q(dispatched_at__isnull=True),
-            )
+            ),
+            models.Index(
+                fields=["dispatched_at"],
+                name="outbox_unfinished",
+                condition=models.Q(
+                    dispatched_at__isnull=False, completed_at__isnull=True, gave_up_at__isnull=True
+                ),
+            ),
+            models.Index(
+                fields=["gave_up_at"],
+                name="outbox_given_up",
+                condition=models.Q(gave_up_at__isnull=False, completed_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

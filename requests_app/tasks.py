@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from requests_app.services.outbox import RELAY_SWEEP_GRACE, outbox_relay
+from requests_app.services.outbox import RELAY_SWEEP_GRACE, outbox_redeliver, outbox_relay
 from requests_app.services.requests import extension_notice_send, requests_purge_unverified
 from requests_app.services.verification import confirmation_send, verification_send
 
@@ -28,8 +28,8 @@ def send_extension_notice(*, request_id: int, message_id: int) -> None:
 
 @shared_task(name="requests_app.tasks.relay_outbox")
 def relay_outbox() -> int:
-    """The beat sweep: publish what the relay after commit could not."""
-    return outbox_relay(min_age=RELAY_SWEEP_GRACE)
+    """The beat sweep: publish what the relay after commit could not, and again what was lost."""
+    return outbox_relay(min_age=RELAY_SWEEP_GRACE) + outbox_redeliver()
 
 
 @shared_task(name="requests_app.tasks.purge_unverified_requests")

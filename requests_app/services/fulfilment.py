@@ -177,6 +177,7 @@ def fulfilment_start(*, request_id: int, outbox_message_id: int | None = None) -
     """
     kind = SubjectRequest.objects.filter(pk=request_id).values_list("kind", flat=True).first()
     if kind is None:
+        outbox_message_complete(outbox_message_id=outbox_message_id)  # deleted: nothing to do
         return False
     if kind in (K.ACCESS, K.PORTABILITY):
         from requests_app.services.packages import package_start
@@ -384,6 +385,7 @@ def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) 
             return False
         request = _request_locked(request_id)
         if request is None:
+            outbox_message_done(message)
             return False
         fulfilment = _fulfilment_for(request)
         if (

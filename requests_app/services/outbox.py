@@ -9,6 +9,14 @@ publishes it later (with back-off). The sweep leaves messages younger than
 published twice (a crash between publishing and marking it, or a web process
 that stalled past the grace period), so every task it names must be safe to
 run twice: the tasks get the message id and use it to recognise a repeat.
+
+Published is not done: Redis may lose a message (restarted without
+persistence, a worker killed while holding it, a task out of retries). Every
+task records its end in the message (`completed_at`, in the transaction of its
+work), and the same beat task publishes again a message not completed
+`OUTBOX_REDELIVER_AFTER` seconds after it was published (`outbox_redeliver`),
+with back-off, at most `OUTBOX_REDELIVER_MAX` times; then it gives up, logs
+it, and the staff digest names the request.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ import os
 import threading
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, CharField, F, Value, When
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from portal.celery import app as celery_app
@@ -29,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300
 RELAY_SWEEP_GRACE = dt.timedelta(seconds=5)
+REDELIVER_BACKOFF_MAX = dt.timedelta(hours=6)
 _RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
@@ -58,6 +70,19 @@ def outbox_message_done(message: OutboxMessage | None) -> None:
     if message is not None:
         message.completed_at = timezone.now()
         message.save(update_fields=["completed_at"])
+
+
+def outbox_message_finish(outbox_message_id: int | None) -> None:
+    """In the transaction of the work: record that a run of the message finished (one UPDATE).
+
+    For tasks that recognise a repeat by a row of their own (a code, a token, a
+    package) rather than by `outbox_message_claim`: without it the message
+    would be published again (`outbox_redeliver`).
+    """
+    if outbox_message_id is not None:
+        OutboxMessage.objects.filter(pk=outbox_message_id, completed_at__isnull=True).update(
+            completed_at=timezone.now()
+        )
 
 
 def _relay_after_commit(message: OutboxMessage) -> None:
@@ -95,6 +120,95 @@ def outbox_relay(*, limit: int = 200, min_age: dt.timedelta | None = None) -> in
     return sent
 
 
+def _redeliver_backoff(redeliveries: int) -> dt.timedelta:
+    """The wait after a message's `redeliveries`-th redelivery before the next one."""
+    after = dt.timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER)
+    return min(after * 2 ** min(redeliveries, 20), REDELIVER_BACKOFF_MAX)
+
+
+def outbox_redeliver(*, limit: int = 100) -> int:
+    """Publish again what no run finished in time; give up after `OUTBOX_REDELIVER_MAX` times.
+
+    A message published `OUTBOX_REDELIVER_AFTER` seconds ago and not completed
+    is published again, the next time after twice that wait, then four times
+    ... (at most `REDELIVER_BACKOFF_MAX`). Once it has been published again
+    `OUTBOX_REDELIVER_MAX` times and still not completed, it is marked given up
+    (`gave_up_at`, `last_error`) and logged by id and task name; the staff
+    digest lists its request. Returns how many were published again.
+
+    Set-based: one SELECT claims the rows with `FOR UPDATE SKIP LOCKED` (so two
+    sweeps never publish the same message, and a task running its message
+    holds the row through `outbox_message_claim` and is skipped); then the
+    publishes, one UPDATE for those published and one for those given up.
+    """
+    now = timezone.now()
+    cap = settings.OUTBOX_REDELIVER_MAX
+    with transaction.atomic():
+        due = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                dispatched_at__isnull=False,
+                dispatched_at__lte=now - dt.timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER),
+                completed_at__isnull=True,
+                gave_up_at__isnull=True,
+                available_at__lte=now,
+            )
+            .only("id", "task_name", "payload", "redeliveries")
+            .order_by("dispatched_at", "id")[:limit]
+        )
+        if not due:
+            return 0
+        exhausted = [m for m in due if m.redeliveries >= cap]
+        if exhausted:
+            OutboxMessage.objects.filter(pk__in=[m.pk for m in exhausted]).update(
+                gave_up_at=now,
+                last_error=Concat(
+                    Value("gave up after "),
+                    Cast("redeliveries", CharField()),
+                    Value(" redeliveries"),
+                    output_field=CharField(),
+                ),
+            )
+            for message in exhausted:
+                logger.error(
+                    "outbox message %s (%s) not completed after %s redeliveries; gave up",
+                    message.pk,
+                    message.task_name,
+                    message.redeliveries,
+                )
+        again = [m for m in due if m.redeliveries < cap]
+        connection = _broker_connection() if again else None
+        sent = []
+        for message in again:
+            try:
+                _send(message, connection)
+            except Exception as exc:  # the broker is down: the next sweep tries again
+                _broker_connection_drop()
+                logger.warning("outbox redelivery stopped (%s)", type(exc).__name__)
+                break
+            sent.append(message)
+            logger.warning(
+                "outbox message %s (%s) not completed; published again (%s of %s)",
+                message.pk,
+                message.task_name,
+                message.redeliveries + 1,
+                cap,
+            )
+        if sent:
+            OutboxMessage.objects.filter(pk__in=[m.pk for m in sent]).update(
+                dispatched_at=now,
+                redeliveries=F("redeliveries") + 1,
+                available_at=Case(
+                    *(
+                        When(redeliveries=n, then=Value(now + _redeliver_backoff(n + 1)))
+                        for n in {m.redeliveries for m in sent}
+                    ),
+                    default=F("available_at"),
+                ),
+            )
+    return len(sent)
+
+
 _local = threading.local()
 
 
@@ -126,17 +240,21 @@ def _broker_connection_drop() -> None:
             logger.debug("closing the outbox broker connection failed", exc_info=True)
 
 
+def _send(message: OutboxMessage, connection) -> None:
+    celery_app.send_task(
+        message.task_name,
+        kwargs={**message.payload, "message_id": message.pk},
+        connection=connection,
+        retry=True,
+        retry_policy=_RETRY_POLICY,
+    )
+
+
 def _publish(messages: list[OutboxMessage], connection, now) -> int:
     sent = 0
     for message in messages:
         try:
-            celery_app.send_task(
-                message.task_name,
-                kwargs={**message.payload, "message_id": message.pk},
-                connection=connection,
-                retry=True,
-                retry_policy=_RETRY_POLICY,
-            )
+            _send(message, connection)
         except Exception as exc:
             _broker_connection_drop()
             message.attempts += 1

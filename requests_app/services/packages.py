@@ -74,7 +74,12 @@ from requests_app.models import (
 )
 from requests_app.permissions import Action, permission_require
 from requests_app.services.emails import email_send, public_url
-from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
+from requests_app.services.outbox import (
+    outbox_enqueue,
+    outbox_message_claim,
+    outbox_message_done,
+    outbox_message_finish,
+)
 from requests_app.services.staff import InvalidTransition, StaffActionError, _close
 from retention.audit import log_action
 from retention.models import AuditEntry, Record
@@ -204,6 +209,9 @@ def package_start(*, request_id: int, outbox_message_id: int | None = None) -> D
             .filter(pk=request_id)
             .first()
         )
+        # The message is done here: from now on the package row and `packages_resume` see to
+        # the build (a dead worker's build is started again).
+        outbox_message_finish(outbox_message_id)
         if request is None or request.kind not in (RequestKind.ACCESS, RequestKind.PORTABILITY):
             return None
         package = DataPackage.objects.filter(request=request).first()
@@ -671,7 +679,10 @@ def package_ready_email_send(*, request_id: int, outbox_message_id: int) -> bool
         request = (
             SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
         )
-        if done or request is None:
+        if done:
+            return False
+        if request is None:  # deleted meanwhile: nothing to send
+            outbox_message_done(message)
             return False
         package = DataPackage.objects.filter(request=request, state=State.RELEASED).first()
         if package is not None:

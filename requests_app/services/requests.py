@@ -265,9 +265,16 @@ def requests_purge_unverified(*, now: dt.datetime | None = None, batch_size: int
                     [ids, RequestStatus.UNVERIFIED],
                 )
                 deleted = cursor.rowcount
+            # Their messages have nothing left to do: neither relay nor redelivery takes them.
             OutboxMessage.objects.filter(
                 dispatched_at__isnull=True, payload__request_id__in=ids
-            ).update(dispatched_at=now, last_error="request purged")
+            ).update(dispatched_at=now, completed_at=now, last_error="request purged")
+            OutboxMessage.objects.filter(
+                dispatched_at__isnull=False,
+                completed_at__isnull=True,
+                gave_up_at__isnull=True,
+                payload__request_id__in=ids,
+            ).update(completed_at=now, last_error="request purged")
             total += deleted
             if len(ids) < batch_size:
                 break
@@ -288,7 +295,10 @@ def extension_notice_send(*, request_id: int, outbox_message_id: int) -> bool:
         request = (
             SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
         )
-        if done or request is None:
+        if done:
+            return False
+        if request is None:  # deleted meanwhile: nothing to send
+            outbox_message_done(message)
             return False
         email_send(request=request, template="extension_notice")
         outbox_message_done(message)

@@ -453,7 +453,10 @@ def staff_notification_send(*, request_id: int, template: str, outbox_message_id
         request = (
             SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
         )
-        if done or request is None:
+        if done:
+            return False
+        if request is None:  # deleted meanwhile: nothing to send
+            outbox_message_done(message)
             return False
         from django.urls import reverse
 

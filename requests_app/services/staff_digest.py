@@ -4,7 +4,9 @@ Every staff member with requests assigned to them gets the ones due within
 `STAFF_DIGEST_DAYS` days and the overdue ones; approvers (and admins) of an
 organisation also get all its overdue requests, and those the workers could
 not carry out (a failed erasure job or package build: only an approver can
-try again, on the request's page). One e-mail per person, sent
+try again, on the request's page), or whose outbox message the relay gave up
+publishing again (`outbox_redeliver`: an e-mail or a step never carried
+out; the technical administrator looks into it). One e-mail per person, sent
 at most once a day (a repeat of the task sends nothing). The e-mail holds
 references, types and dates only, no personal data of the requesters.
 
@@ -28,7 +30,14 @@ from django.urls import reverse
 from django.utils import translation
 
 from requests_app.fulfilment_selectors import failed_fulfilment
-from requests_app.models import OPEN_STATUSES, SubjectRequest
+from requests_app.models import (
+    OPEN_STATUSES,
+    Fulfilment,
+    OutboxMessage,
+    RecipientNotification,
+    RequestStatus,
+    SubjectRequest,
+)
 from requests_app.permissions import ROLE_RANK
 from requests_app.services.emails import public_url
 from requests_app.staff_selectors import local_today
@@ -69,9 +78,21 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
         .only(*fields, "organisation_id")
     ):
         failed_by_org[r.organisation_id].append(r)
+    # Requests with work the outbox relay gave up on: any status but unverified (a lost
+    # e-mail about a closed request still matters); the person can ask for a new code.
+    given_up_by_org = defaultdict(list)
+    if given_up := given_up_request_ids():
+        for r in (
+            SubjectRequest.objects.filter(pk__in=given_up)
+            .exclude(status=RequestStatus.UNVERIFIED)
+            .select_related("organisation")
+            .order_by("due_date", "id")
+            .only(*fields, "organisation_id")
+        ):
+            given_up_by_org[r.organisation_id].append(r)
     approver_orgs = defaultdict(list)
     for user_id, org_id, role in StaffMembership.objects.filter(
-        organisation_id__in=set(overdue_by_org) | set(failed_by_org)
+        organisation_id__in=set(overdue_by_org) | set(failed_by_org) | set(given_up_by_org)
     ).values_list("user_id", "organisation_id", "role"):
         if ROLE_RANK[role] >= ROLE_RANK[StaffMembership.Role.APPROVER]:
             approver_orgs[user_id].append(org_id)
@@ -90,6 +111,7 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
         orgs = approver_orgs.get(user.pk, [])
         org_overdue = [r for org in orgs for r in overdue_by_org.get(org, [])]
         org_failed = [r for org in orgs for r in failed_by_org.get(org, [])]
+        org_given_up = [r for org in orgs for r in given_up_by_org.get(org, [])]
         context = {
             "user": user,
             "today": today,
@@ -97,6 +119,7 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
             "overdue_mine": [r for r in mine if r.due_date < today],
             "overdue_org": org_overdue,
             "failed_org": org_failed,
+            "given_up_org": org_given_up,
             "days": settings.STAFF_DIGEST_DAYS,
             "queue_url": public_url(reverse("staff:queue")),
         }
@@ -105,6 +128,7 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
             context["overdue_mine"],
             context["overdue_org"],
             context["failed_org"],
+            context["given_up_org"],
         ):
             for r in items:
                 r.days_left = (r.due_date - today).days
@@ -121,6 +145,28 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
         sent += 1
     log_action(action="staff.digest.sent", data={"date": today.isoformat(), "emails": sent})
     return sent
+
+
+def given_up_request_ids() -> set[int]:
+    """The requests of the outbox messages the relay gave up on that no run finished since.
+
+    A message names its request, or the erasure job or Art. 19 notice of one.
+    """
+    payloads = list(
+        OutboxMessage.objects.filter(
+            gave_up_at__isnull=False, completed_at__isnull=True
+        ).values_list("payload", flat=True)
+    )
+    ids = {p["request_id"] for p in payloads if "request_id" in p}
+    if jobs := {p["job_id"] for p in payloads if "job_id" in p}:
+        ids |= set(Fulfilment.objects.filter(job_id__in=jobs).values_list("request_id", flat=True))
+    if notices := {p["notification_id"] for p in payloads if "notification_id" in p}:
+        ids |= set(
+            RecipientNotification.objects.filter(pk__in=notices).values_list(
+                "request_id", flat=True
+            )
+        )
+    return ids
 
 
 def staff_languages(*, user_ids: list[int]) -> dict[int, str]:

@@ -37,7 +37,7 @@ from requests_app.models import (
 from requests_app.services.emails import email_send, public_url
 from requests_app.services.fulfilment import fulfilment_on_verified
 from requests_app.services.matching import request_match
-from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.outbox import outbox_enqueue, outbox_message_finish
 from requests_app.services.requests import SEND_CONFIRMATION, SEND_VERIFICATION
 from requests_app.services.tokens import status_token_issue
 from retention.audit import log_action
@@ -69,11 +69,13 @@ def verification_send(*, request_id: int, outbox_message_id: int | None = None) 
             .first()
         )
         if request is None:  # purged meanwhile
+            outbox_message_finish(outbox_message_id)
             return False
         if (
             outbox_message_id is not None
             and VerificationCode.objects.filter(outbox_message_id=outbox_message_id).exists()
         ):
+            outbox_message_finish(outbox_message_id)
             return False
         now = timezone.now()
         VerificationCode.objects.filter(request=request, used_at__isnull=True, void=False).update(
@@ -93,6 +95,7 @@ def verification_send(*, request_id: int, outbox_message_id: int | None = None) 
             template="verification_code",
             context={"code": code, "ttl_minutes": ttl},
         )
+        outbox_message_finish(outbox_message_id)
         log_action(
             action="requests.verification.code_sent",
             organisation=request.organisation,
@@ -252,11 +255,13 @@ def confirmation_send(*, request_id: int, outbox_message_id: int | None = None) 
             .first()
         )
         if request is None:
+            outbox_message_finish(outbox_message_id)
             return False
         if (
             outbox_message_id is not None
             and StatusToken.objects.filter(outbox_message_id=outbox_message_id).exists()
         ):
+            outbox_message_finish(outbox_message_id)
             return False
         token, _row = status_token_issue(
             request=request, kind=StatusToken.Kind.LINK, outbox_message_id=outbox_message_id
@@ -266,6 +271,7 @@ def confirmation_send(*, request_id: int, outbox_message_id: int | None = None) 
             template="request_confirmed",
             context={"link_url": public_url(_link_path(request, token))},
         )
+        outbox_message_finish(outbox_message_id)
     return True
 
 

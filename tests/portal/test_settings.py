@@ -58,6 +58,8 @@ def test_production_settings_load_with_real_secrets():
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE"),
         ({"DATABASE_CONN_MAX_AGE": "forever"}, "DATABASE_CONN_MAX_AGE"),
         ({"CELERY_VISIBILITY_TIMEOUT": "soon"}, "CELERY_VISIBILITY_TIMEOUT"),
+        ({"OUTBOX_REDELIVER_AFTER": "300"}, "OUTBOX_REDELIVER_AFTER"),  # not > visibility
+        ({"OUTBOX_REDELIVER_MAX": "-1"}, "OUTBOX_REDELIVER_MAX"),
         ({"EMAIL_URL": "carrier-pigeon://x"}, "EMAIL_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE"),
