@@ -22,7 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 DEFAULT_DATABASE = "dsr_portal"
 
@@ -180,6 +180,50 @@ class EmbeddedRedis:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+def database_ensure(url: str) -> bool:
+    """Create the database `url` names on its server if it does not exist; True if created.
+
+    For a given `DATABASE_URL`: connects to the server's `postgres` database as
+    the URL's user. Raises `DatabaseUnavailable` with a message that says what
+    to do when the server cannot be reached or the user may not create it.
+    """
+    import psycopg2
+    from psycopg2 import sql
+
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise DatabaseUnavailable("DATABASE_URL names no database (postgres://user@host/name)")
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        conn = psycopg2.connect(maintenance, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach the PostgreSQL server of DATABASE_URL ({parts.hostname or 'socket'}:"
+            f"{parts.port or 5432}): {str(exc).strip().splitlines()[0]}"
+        ) from None
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cur.fetchone() is not None:
+                return False
+            try:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg2.Error as exc:
+                raise DatabaseUnavailable(
+                    f"database {name!r} does not exist and could not be created "
+                    f"({str(exc).strip().splitlines()[0]}); create it, e.g. createdb {name}"
+                ) from None
+            return True
+    finally:
+        conn.close()
 
 
 def start_services(var_dir: Path) -> tuple[dict[str, str], list]:

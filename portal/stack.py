@@ -3,7 +3,8 @@
     python -m portal.stack run
 
 1. starts an embedded PostgreSQL / Redis for whatever `DATABASE_URL` /
-   `REDIS_URL` do not provide (`portal.embedded`, data under `var/`);
+   `REDIS_URL` do not provide (`portal.embedded`, data under `var/`), and
+   creates the database a given `DATABASE_URL` names if it does not exist;
 2. migrates, loads the five organisations' policy files, seeds demo data and
    ensures a demo staff account (each step idempotent);
 3. runs gunicorn on http://127.0.0.1:8000, a Celery worker and Celery beat;
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from portal.embedded import start_services, stop_services
+from portal.embedded import DatabaseUnavailable, database_ensure, start_services, stop_services
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -90,6 +91,13 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
+    if os.environ.get("DATABASE_URL"):
+        try:
+            if database_ensure(os.environ["DATABASE_URL"]):
+                _say("created the database DATABASE_URL names")
+        except DatabaseUnavailable as exc:
+            _say(str(exc))
+            return 1
     exported, services = start_services(var_dir)
     for name, url in exported.items():
         _say(f"embedded {'PostgreSQL' if name == 'DATABASE_URL' else 'Redis'}: {name}={url}")

@@ -1,12 +1,23 @@
 """The embedded PostgreSQL and Redis start, keep their data, and stop cleanly."""
 
+import os
+import secrets
 import socket
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
 import redis
 
-from portal.embedded import EmbeddedPostgres, EmbeddedRedis, start_services, stop_services
+from portal.embedded import (
+    DatabaseUnavailable,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    database_ensure,
+    free_port,
+    start_services,
+    stop_services,
+)
 
 
 def _port_open(port: int) -> bool:
@@ -74,3 +85,26 @@ def test_start_services_starts_only_what_the_environment_lacks(tmp_path, monkeyp
         stop_services(started)
     monkeypatch.setenv("REDIS_URL", "redis://given:6379/0")
     assert start_services(tmp_path) == ({}, [])
+
+
+def test_a_given_database_that_does_not_exist_is_created_once():
+    server_url = os.environ["DATABASE_URL"]  # the test session's server (embedded or given)
+    parts = urlsplit(server_url)
+    name = f"dsr_ensure_{secrets.token_hex(4)}"
+    url = urlunsplit(parts._replace(path="/" + name))
+    try:
+        assert database_ensure(url) is True
+        assert database_ensure(url) is False
+        conn = psycopg2.connect(url)
+        conn.close()
+    finally:
+        admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+def test_an_unreachable_database_server_gets_a_clear_message():
+    with pytest.raises(DatabaseUnavailable, match="cannot reach the PostgreSQL server"):
+        database_ensure(f"postgres://nobody@127.0.0.1:{free_port()}/dsr")
