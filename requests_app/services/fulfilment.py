@@ -1042,7 +1042,14 @@ def objection_decide(
         )
         if purpose_key not in ((request.details or {}).get("purposes") or []):
             raise StaffActionError(_("The person did not object to that purpose."), code="purpose")
-        purpose = Purpose.objects.get(organisation_id=request.organisation_id, key=purpose_key)
+        purpose = Purpose.objects.filter(
+            organisation_id=request.organisation_id, key=purpose_key
+        ).first()
+        if purpose is None:
+            raise StaffActionError(
+                _("That purpose is no longer in the organisation's privacy policy."),
+                code="purpose",
+            )
         reason = (reason or "").strip()
         if compelling and not reason:
             raise StaffActionError(

@@ -13,6 +13,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from requests_app.models import (
@@ -282,3 +283,21 @@ def test_a_purpose_named_twice_is_stopped_and_told_once(org, staff, deliver):
 
     assert Fulfilment.objects.get(request=request).outcome["objection"]["stopped"] == ["analytics"]
     assert "We have stopped processing your data for: Analytics. We keep" in replies()[0].body
+
+
+def test_deciding_on_a_purpose_the_policy_no_longer_has_is_a_clear_error(org, staff, deliver):
+    request = verify(
+        org,
+        deliver,
+        kind="objection",
+        details={"purposes": ["analytics"], "grounds": "I do not want to be profiled."},
+    )
+    org.purposes.filter(key="analytics").delete()  # a later policy version dropped it
+
+    with translation.override("en"), pytest.raises(svc.StaffActionError) as refused:
+        ff.objection_decide(
+            request=request, actor=staff["handler"], purpose_key="analytics", compelling=False
+        )
+
+    assert refused.value.code == "purpose"
+    assert str(refused.value) == "That purpose is no longer in the organisation's privacy policy."
