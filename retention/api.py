@@ -198,6 +198,9 @@ UPSERT_RESULT = inline_serializer(
         "records_created": serializers.IntegerField(),
         "records_updated": serializers.IntegerField(),
         "disclosures_created": serializers.IntegerField(),
+        "records_skipped_erased": serializers.IntegerField(
+            help_text="Records of erased subjects collected before their erasure: not stored."
+        ),
         "invalid": serializers.ListField(child=serializers.DictField()),
     },
 )
@@ -264,6 +267,7 @@ class SubjectUpsertView(StoreView):
             "records_created": result.counts.records_created,
             "records_updated": result.counts.records_updated,
             "disclosures_created": result.counts.disclosures_created,
+            "records_skipped_erased": result.counts.records_skipped_erased,
             "invalid": [{"item": n, "reason": reason} for n, reason in result.invalid],
         }
         code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST

@@ -12,6 +12,7 @@ that cascade never scan a table.
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -565,6 +566,38 @@ class RecordStoreJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk}"
+
+
+class ErasureTombstone(models.Model):
+    """What remains of an erased subject, so a later import cannot bring the data back.
+
+    Written when an erasure job completes, one per erased subject: keyed hashes
+    (HMAC-SHA256 under a key derived from SECRET_KEY, like `Suppression`) of the
+    identifiers the importer matches on (the external id, e-mail addresses,
+    personnummer, customer numbers; normalised as on import), the time of the
+    erasure and the job. No identifier is kept in clear. `category_ids` names
+    the categories a partial erasure covered (empty: all). The importer skips a
+    matching record collected at or before `erased_at`
+    (`retention.services.records`); a tombstone never touches stored records.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="erasure_tombstones"
+    )
+    identifier_hashes = ArrayField(models.CharField(max_length=64))
+    category_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    erased_at = models.DateTimeField()
+    job = models.ForeignKey(
+        RecordStoreJob, on_delete=models.PROTECT, related_name="erasure_tombstones"
+    )
+    # The request's reference (no personal data).
+    reference = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        indexes = [GinIndex(fields=["identifier_hashes"], name="tombstone_hashes")]
+
+    def __str__(self) -> str:
+        return f"erasure tombstone {self.pk}"
 
 
 class ProcessingStop(models.Model):

@@ -11,11 +11,19 @@ retention sweep erases them when their time comes.
 
 Execution re-checks legal holds: a hold placed after the plan was approved
 still protects its records.
+
+When the job completes, each erased subject leaves an `ErasureTombstone`:
+keyed hashes of its external id, e-mail addresses, personnummer and customer
+numbers (phone numbers are left out: they are passed on to other people), the
+time and the job. The importer refuses the subject's records collected at or
+before that time, so the organisation's next import cannot bring them back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import time
 
@@ -24,11 +32,66 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from retention.audit import log_action
-from retention.models import DataSubject, Organisation, RecordStoreJob, SubjectIdentifier
+from retention.models import (
+    DataCategory,
+    DataSubject,
+    ErasureTombstone,
+    Organisation,
+    RecordStoreJob,
+    SubjectIdentifier,
+)
 from retention.services.expiry import expiry_sql, records_refresh
 from retention.services.jobs import job_finish, job_progress
 
 DELETE, REDUCE, KEEP = "delete", "reduce", "keep"
+
+# The identifiers a tombstone remembers, as the importer normalises them.
+TOMBSTONE_KINDS = ("external_id", "email", "personnummer", "customer_number")
+
+
+def tombstone_key() -> bytes:
+    """The HMAC key of the tombstones (derived from SECRET_KEY, like the suppression list's)."""
+    return hashlib.sha256(b"dsr-portal erasure tombstones|" + settings.SECRET_KEY.encode()).digest()
+
+
+def tombstone_hash(*, kind: str, value: str, key: bytes | None = None) -> str:
+    """The keyed hash of an identifier already normalised as on import (`value` as stored)."""
+    return hmac.new(key or tombstone_key(), f"{kind}:{value}".encode(), "sha256").hexdigest()
+
+
+def erasure_tombstones_write(*, job: RecordStoreJob, erased_at: dt.datetime) -> int:
+    """One tombstone per subject of the job; call before its identifiers are deleted."""
+    key = tombstone_key()
+    hashes: dict[int, set[str]] = {}
+    for pk, external_id in DataSubject.objects.filter(
+        organisation_id=job.organisation_id, pk__in=job.subject_ids
+    ).values_list("pk", "external_id"):
+        hashes[pk] = {tombstone_hash(kind="external_id", value=external_id, key=key)}
+    for subject_id, kind, value in SubjectIdentifier.objects.filter(
+        subject_id__in=list(hashes), kind__in=TOMBSTONE_KINDS
+    ).values_list("subject_id", "kind", "value"):
+        hashes[subject_id].add(tombstone_hash(kind=kind, value=value, key=key))
+    categories = (job.params or {}).get("categories") or []
+    category_ids = sorted(
+        DataCategory.objects.filter(
+            organisation_id=job.organisation_id, key__in=categories
+        ).values_list("pk", flat=True)
+    )
+    if categories and not category_ids:
+        return 0  # a partial erasure of categories the organisation does not have
+    ErasureTombstone.objects.bulk_create(
+        ErasureTombstone(
+            organisation_id=job.organisation_id,
+            identifier_hashes=sorted(subject_hashes),
+            category_ids=category_ids,
+            erased_at=erased_at,
+            job=job,
+            reference=job.reference,
+        )
+        for subject_hashes in hashes.values()
+    )
+    return len(hashes)
+
 
 PLAN_SQL = f"""
 SELECT r.id, c.key, p.key, p.legal_basis, rr.key, rr.legal_basis, r.expires_at,
@@ -248,6 +311,8 @@ def erasure_execute(*, job: RecordStoreJob, worker: str) -> None:
             time.sleep(pause)
 
     def cleanup() -> None:
+        # Remember the erased subjects, so an import cannot bring their data back.
+        erasure_tombstones_write(job=job, erased_at=timezone.now())
         # Subjects with no record left lose their identifiers too.
         emptied = DataSubject.objects.filter(pk__in=job.subject_ids, records__isnull=True)
         SubjectIdentifier.objects.filter(subject__in=emptied).delete()

@@ -25,6 +25,17 @@ Design:
   erasure remove them. A record that was anonymised, restricted or reduced
   to its bookkeeping fields is never overwritten (it counts as unchanged),
   so re-importing an old export cannot bring erased data back into it.
+- Erased subjects stay erased. A subject whose external id, e-mail,
+  personnummer or customer number matches an `ErasureTombstone` of the
+  organisation (`retention.services.erasure`) gets none of its records
+  collected at or before the erasure (`collected_at`, which every record
+  has), nor its disclosures given by then; they are counted as
+  `records_skipped_erased` and `disclosures_skipped_erased`. Records
+  collected later (the person came back) are imported. A line of an erased
+  subject with nothing newer to import is skipped whole, identifiers
+  included (`subjects_skipped_erased`): a line without records has no date,
+  so it is treated as old. A partial erasure only blocks its categories.
+  One query per batch, whatever its size.
 - Expiries: after the import, `retention.services.expiry.records_refresh`
   recomputes the rules and expiries of each organisation it touched (one
   statement each; only changed rows are written).
@@ -62,6 +73,7 @@ from retention.models import (
     RetentionRule,
     SubjectIdentifier,
 )
+from retention.services.erasure import TOMBSTONE_KINDS, tombstone_hash, tombstone_key
 from retention.services.expiry import records_refresh
 
 # --------------------------------------------------------------------------
@@ -176,6 +188,9 @@ class WriteCounts:
     records_unchanged: int = 0
     disclosures_created: int = 0
     disclosures_unchanged: int = 0
+    subjects_skipped_erased: int = 0
+    records_skipped_erased: int = 0
+    disclosures_skipped_erased: int = 0
 
     def add(self, other: WriteCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -823,6 +838,7 @@ def records_import(
                 row.line_no = line_no
                 rows.append(row)
                 result.organisation_ids.add(row.organisation_id)
+            rows = _without_erased(rows, result.counts)
             result.counts.add(subject_rows_write(rows=rows))
         completed = True
     finally:
@@ -830,6 +846,82 @@ def records_import(
     for organisation in Organisation.objects.filter(pk__in=result.organisation_ids):
         records_refresh(organisation=organisation)
     return result
+
+
+_TOMBSTONES_SQL = """
+SELECT t.organisation_id, h.hash, t.erased_at, t.category_ids
+  FROM retention_erasuretombstone t
+ CROSS JOIN LATERAL unnest(t.identifier_hashes) AS h(hash)
+ WHERE t.identifier_hashes && %(hashes)s::varchar[]
+   AND t.organisation_id = ANY(%(organisations)s::bigint[])
+   AND h.hash = ANY(%(hashes)s::varchar[])
+"""
+
+
+def _without_erased(rows: list[SubjectRow], counts: WriteCounts) -> list[SubjectRow]:
+    """The batch without what erased subjects' tombstones refuse; one query, counted in `counts`.
+
+    A record is refused when a tombstone matching the line (any of its
+    identifiers) was written at or after its `collected_at` and covers its
+    category; a disclosure likewise by `disclosed_at`. A line left with
+    nothing to import after a full erasure is dropped, identifiers included.
+    """
+    if not rows:
+        return rows
+    key = tombstone_key()
+    line_hashes = []
+    for row in rows:
+        hashes = {tombstone_hash(kind="external_id", value=row.external_id, key=key)}
+        hashes.update(
+            tombstone_hash(kind=kind, value=value, key=key)
+            for kind, value in row.identifiers
+            if kind in TOMBSTONE_KINDS
+        )
+        line_hashes.append(hashes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TOMBSTONES_SQL,
+            {
+                "hashes": _array(sorted(set().union(*line_hashes))),
+                "organisations": _array(sorted({row.organisation_id for row in rows})),
+            },
+        )
+        found: dict[tuple[int, str], list[tuple[dt.datetime, set[int]]]] = {}
+        for organisation_id, value_hash, erased_at, category_ids in cursor.fetchall():
+            found.setdefault((organisation_id, value_hash), []).append(
+                (erased_at, set(category_ids))
+            )
+    if not found:
+        return rows
+    kept = []
+    for row, hashes in zip(rows, line_hashes, strict=True):
+        tombstones = [t for h in hashes for t in found.get((row.organisation_id, h), [])]
+        if not tombstones:
+            kept.append(row)
+            continue
+        records = [r for r in row.records if not _erased(tombstones, r.collected_at, r.category_id)]
+        disclosures = [
+            d for d in row.disclosures if not _erased(tombstones, d.disclosed_at, d.category_id)
+        ]
+        counts.records_skipped_erased += len(row.records) - len(records)
+        counts.disclosures_skipped_erased += len(row.disclosures) - len(disclosures)
+        fully_erased = any(not categories for _, categories in tombstones)
+        if fully_erased and not records and not disclosures:
+            counts.subjects_skipped_erased += 1
+            continue
+        row.records, row.disclosures = records, disclosures
+        kept.append(row)
+    return kept
+
+
+def _erased(
+    tombstones: list[tuple[dt.datetime, set[int]]], at: dt.datetime, category_id: int | None
+) -> bool:
+    """Whether one of the tombstones was written at or after `at` and covers the category."""
+    return any(
+        at <= erased_at and (not categories or category_id in categories)
+        for erased_at, categories in tombstones
+    )
 
 
 def _log_import(result: ImportResult, policies: _Policies, *, completed: bool) -> None:

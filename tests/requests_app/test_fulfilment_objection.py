@@ -13,7 +13,7 @@ import re
 
 import pytest
 from django.core import mail
-from django.utils import translation
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from requests_app.models import (
@@ -255,12 +255,19 @@ def test_a_marketing_objection_honoured_by_a_worker_survives_a_later_erasure(org
     assert Suppression.objects.filter(organisation=expektra).exists()
     assert is_suppressed(organisation=expektra, email=SARA)
 
-    # Her CRM imports her again later: the block still holds.
+    # Her CRM sends her old data again: the erasure's tombstone refuses it.
     store = APIClient()
     store.credentials(
         HTTP_AUTHORIZATION=f"Bearer {api_token_create(organisation=expektra, name='CRM')}"
     )
-    store.post("/api/v1/store/subjects", subject_body(expektra, "crm-sara", SARA), format="json")
+    old = store.post(
+        "/api/v1/store/subjects", subject_body(expektra, "crm-sara", SARA), format="json"
+    ).json()
+    assert old["records_skipped_erased"] == 1
+    # She comes back as a customer (data collected after the erasure): the block still holds.
+    body = subject_body(expektra, "crm-sara", SARA)
+    body["records"][0]["collected_at"] = timezone.now().isoformat()
+    store.post("/api/v1/store/subjects", body, format="json")
     audience = store.get(f"/api/v1/store/marketing-audience?purpose={marketing.key}").json()
     assert SARA not in {e for r in audience["results"] for e in r["email"]}
     answer = store.get(

@@ -49,6 +49,9 @@ class Command(BaseCommand):
             f"{counts.records_unchanged} unchanged\n"
             f"disclosures: {counts.disclosures_created} created, "
             f"{counts.disclosures_unchanged} unchanged\n"
+            f"erased subjects: {counts.subjects_skipped_erased} skipped, "
+            f"{counts.records_skipped_erased} records and "
+            f"{counts.disclosures_skipped_erased} disclosures not re-imported\n"
             f"invalid lines: {len(result.invalid)}"
         )
         for line_no, reason in result.invalid:
