@@ -29,6 +29,8 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from retention.audit import log_action
@@ -313,8 +315,18 @@ def erasure_execute(*, job: RecordStoreJob, worker: str) -> None:
     def cleanup() -> None:
         # Remember the erased subjects, so an import cannot bring their data back.
         erasure_tombstones_write(job=job, erased_at=timezone.now())
-        # Subjects with no record left lose their identifiers too.
-        emptied = DataSubject.objects.filter(pk__in=job.subject_ids, records__isnull=True)
-        SubjectIdentifier.objects.filter(subject__in=emptied).delete()
+        # Subjects with no record left lose their identifiers too, and the row keeps
+        # nothing of the person: the organisation's id for them becomes `erased-<id>` (the
+        # tombstone has it as a keyed hash) and their Art. 16 statement goes.
+        emptied = list(
+            DataSubject.objects.filter(pk__in=job.subject_ids, records__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        SubjectIdentifier.objects.filter(subject_id__in=emptied).delete()
+        DataSubject.objects.filter(pk__in=emptied).update(
+            external_id=Concat(Value("erased-"), Cast("id", CharField())),
+            supplementary_statement="",
+        )
 
     job_finish(job=job, worker=worker, action="retention.erasure.completed", before=cleanup)

@@ -126,15 +126,31 @@ def test_a_held_subject_is_planned_as_kept_with_the_hold_as_reason(organisations
     assert {(i["action"], i["reason"]) for i in job.plan} == {("keep", "legal_hold")}
 
 
-def test_a_subject_with_nothing_left_loses_its_identifiers(organisations):
+def test_a_subject_with_nothing_left_keeps_nothing_of_the_person(organisations):
     org = organisations["framsteget"]
-    subject = framsteget_customer(org, invoices=0)
+    subject = framsteget_customer(org, name="crm-4711", invoices=0)
+    DataSubject.objects.filter(pk=subject.pk).update(supplementary_statement="My name is Ann.")
     Record.objects.filter(subject=subject, category__key="invoice").delete()
     job = erasure_job_create(organisation=org, subject_ids=[subject.pk])
     job_approve(job=job)
     erasure_execute(job=job_claim(job_id=job.pk, worker="w"), worker="w")
     assert not Record.objects.filter(subject=subject).exists()
     assert not SubjectIdentifier.objects.filter(subject=subject).exists()
+    subject.refresh_from_db()
+    # The organisation's id for the person is gone (the tombstone keeps a keyed hash of it).
+    assert subject.external_id == f"erased-{subject.pk}"
+    assert subject.supplementary_statement == ""
+
+
+def test_a_subject_with_kept_records_keeps_its_id(organisations):
+    org = organisations["framsteget"]
+    subject = framsteget_customer(org, name="crm-4712")  # unpaid invoice: kept
+    job = erasure_job_create(organisation=org, subject_ids=[subject.pk])
+    job_approve(job=job)
+    erasure_execute(job=job_claim(job_id=job.pk, worker="w"), worker="w")
+    assert Record.objects.filter(subject=subject).exists()
+    subject.refresh_from_db()
+    assert subject.external_id == "crm-4712"
 
 
 def test_a_job_cannot_be_claimed_twice_or_before_approval(organisations):
