@@ -71,7 +71,7 @@ PAGE_SIZE = 50
 # --- Session rules ------------------------------------------------------------------
 
 
-def _session_expired(session) -> bool:
+def staff_session_expired(session) -> bool:
     now = time.time()
     auth_at, seen_at = session.get(AUTH_AT), session.get(SEEN_AT)
     if auth_at is None or seen_at is None:
@@ -92,7 +92,7 @@ def staff_required(view):
         login_url = reverse("staff:login") + "?next=" + http_request.get_full_path()
         if not user.is_authenticated or not user.is_verified():
             return redirect(login_url)
-        if _session_expired(http_request.session):
+        if staff_session_expired(http_request.session):
             auth_logout(http_request)
             messages.info(http_request, _("Your session has ended. Please sign in again."))
             return redirect(login_url)

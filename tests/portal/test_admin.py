@@ -69,3 +69,17 @@ def test_a_verified_user_who_is_not_staff_still_gets_no_admin(superuser):
     client.post(STAFF_LOGIN, {"username": "root", "password": PASSWORD, "next": "/admin/"})
     client.post("/staff/login/code/", {"code": current_code(superuser)})
     assert client.get("/admin/").status_code == 302
+
+
+def test_an_idle_admin_session_ends_as_a_staff_session_does(superuser, settings):
+    client = Client()
+    client.post(STAFF_LOGIN, {"username": "root", "password": PASSWORD, "next": "/admin/"})
+    client.post("/staff/login/code/", {"code": current_code(superuser)})
+    assert client.get("/admin/").status_code == 200
+
+    session = client.session
+    session["staff_seen_at"] -= settings.STAFF_SESSION_IDLE_MINUTES * 60 + 1
+    session.save()
+
+    assert client.get("/admin/").status_code == 302
+    assert "_auth_user_id" not in client.session  # signed out, not only turned away
