@@ -34,7 +34,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from portal.celery import app as celery_app
-from requests_app.models import OutboxMessage
+from requests_app.models import OutboxMessage, SubjectRequest
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,24 @@ def outbox_message_done(message: OutboxMessage | None) -> None:
     if message is not None:
         message.completed_at = timezone.now()
         message.save(update_fields=["completed_at"])
+
+
+def outbox_request_claim(
+    outbox_message_id: int | None, request_id: int
+) -> tuple[OutboxMessage | None, SubjectRequest | None]:
+    """In a transaction: claim the message of a task about one request, and load the request.
+
+    The request is None when the task has nothing to do: a run of the message
+    already finished, or the request is gone (then the message is recorded as
+    done, so it is not published again).
+    """
+    message, done = outbox_message_claim(outbox_message_id)
+    if done:
+        return message, None
+    request = SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
+    if request is None:  # deleted meanwhile: nothing to do
+        outbox_message_done(message)
+    return message, request
 
 
 def outbox_message_finish(outbox_message_id: int | None) -> None:

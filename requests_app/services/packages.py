@@ -76,9 +76,9 @@ from requests_app.permissions import Action, permission_require
 from requests_app.services.emails import email_send, public_url
 from requests_app.services.outbox import (
     outbox_enqueue,
-    outbox_message_claim,
     outbox_message_done,
     outbox_message_finish,
+    outbox_request_claim,
 )
 from requests_app.services.staff import InvalidTransition, StaffActionError, _close
 from retention.audit import log_action
@@ -675,14 +675,8 @@ def _release(package: DataPackage, *, actor) -> DataPackage:
 def package_ready_email_send(*, request_id: int, outbox_message_id: int) -> bool:
     """E-mail the person that their data is ready (the Celery task calls this; once per message)."""
     with transaction.atomic():
-        message, done = outbox_message_claim(outbox_message_id)
-        request = (
-            SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
-        )
-        if done:
-            return False
-        if request is None:  # deleted meanwhile: nothing to send
-            outbox_message_done(message)
+        message, request = outbox_request_claim(outbox_message_id, request_id)
+        if request is None:
             return False
         package = DataPackage.objects.filter(request=request, state=State.RELEASED).first()
         if package is not None:

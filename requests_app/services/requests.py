@@ -22,7 +22,11 @@ from requests_app.models import (
     SubjectRequest,
     VerificationCode,
 )
-from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
+from requests_app.services.outbox import (
+    outbox_enqueue,
+    outbox_message_done,
+    outbox_request_claim,
+)
 from retention.audit import log_action
 from retention.models import AuditEntry, Organisation
 
@@ -291,14 +295,8 @@ def extension_notice_send(*, request_id: int, outbox_message_id: int) -> bool:
     from requests_app.services.emails import email_send
 
     with transaction.atomic():
-        message, done = outbox_message_claim(outbox_message_id)
-        request = (
-            SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
-        )
-        if done:
-            return False
-        if request is None:  # deleted meanwhile: nothing to send
-            outbox_message_done(message)
+        message, request = outbox_request_claim(outbox_message_id, request_id)
+        if request is None:
             return False
         email_send(request=request, template="extension_notice")
         outbox_message_done(message)

@@ -48,7 +48,11 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.permissions import Action, permission_require, user_can
-from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
+from requests_app.services.outbox import (
+    outbox_enqueue,
+    outbox_message_done,
+    outbox_request_claim,
+)
 from requests_app.services.requests import (
     request_clock_pause,
     request_clock_resume,
@@ -449,14 +453,8 @@ def staff_notification_send(*, request_id: int, template: str, outbox_message_id
     if template not in NOTIFY_TEMPLATES:
         raise ValueError(f"unknown notification {template!r}")
     with transaction.atomic():
-        message, done = outbox_message_claim(outbox_message_id)
-        request = (
-            SubjectRequest.objects.select_related("organisation").filter(pk=request_id).first()
-        )
-        if done:
-            return False
-        if request is None:  # deleted meanwhile: nothing to send
-            outbox_message_done(message)
+        message, request = outbox_request_claim(outbox_message_id, request_id)
+        if request is None:
             return False
         from django.urls import reverse
 
