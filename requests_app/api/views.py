@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +27,7 @@ from requests_app.api.serializers import (
     VerifySerializer,
 )
 from requests_app.forms import FORMS, RectificationForm
+from requests_app.http import package_response
 from requests_app.models import DataPackage, Language, StatusToken, SubjectRequest
 from requests_app.ratelimit import RateLimited, client_ip, rate_limit_check
 from requests_app.services.packages import (
@@ -59,6 +59,11 @@ ERRORS = {
         description="Rate-limited (see the Retry-After header) or the code is locked.",
     ),
 }
+
+
+BEARER = OpenApiParameter(
+    "Authorization", str, OpenApiParameter.HEADER, required=True, description="Bearer <token>"
+)
 
 
 def _rate_limited(exc: RateLimited) -> ApiError:
@@ -160,15 +165,7 @@ class RequestDetailView(NoStoreMixin, APIView):
         summary="Follow a request",
         description="The status, due date and the history the person can see. Needs the "
         "bearer token from the verify call: `Authorization: Bearer <token>`.",
-        parameters=[
-            OpenApiParameter(
-                "Authorization",
-                str,
-                OpenApiParameter.HEADER,
-                required=True,
-                description="Bearer <token>",
-            )
-        ],
+        parameters=[BEARER],
         responses={200: RequestStatusSerializer, **ERRORS},
     )
     def get(self, request, reference: str):
@@ -277,15 +274,7 @@ class RequestFileView(NoStoreMixin, APIView):
         f"{settings.PACKAGE_DOWNLOAD_PROOF_MINUTES} minutes earlier (else 403 "
         "`fresh_proof_required`: `resend`, then `verify` again). Answers 410 once the "
         "download has expired. Every download is audited.",
-        parameters=[
-            OpenApiParameter(
-                "Authorization",
-                str,
-                OpenApiParameter.HEADER,
-                required=True,
-                description="Bearer <token>",
-            )
-        ],
+        parameters=[BEARER],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             401: ERRORS[401],
@@ -339,10 +328,4 @@ class RequestFileView(NoStoreMixin, APIView):
                 chunks = package_download(package=package, channel="api")
             except PackageUnavailable:
                 raise gone from None
-        response = StreamingHttpResponse(chunks, content_type=package.content_type)
-        response["Content-Disposition"] = (
-            f'attachment; filename="{package.download_name(subject_request.reference)}"'
-        )
-        response["Content-Length"] = str(package.size)
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return package_response(package, subject_request.reference, chunks)

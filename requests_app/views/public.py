@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from requests_app import selectors
 from requests_app.forms import FORMS, CodeForm, EmailProofForm, RectificationForm
+from requests_app.http import package_response
 from requests_app.models import DataPackage, RequestKind, SubjectRequest
 from requests_app.ratelimit import RateLimited, client_ip, rate_limit_check
 from requests_app.services.packages import (
@@ -379,13 +380,7 @@ def download(http_request, org_slug: str, reference: str, package_id):
         chunks = package_download(package=package, channel="web")
     except PackageUnavailable:
         return render(http_request, "requests_app/public/package_gone.html", context, status=410)
-    response = StreamingHttpResponse(chunks, content_type=package.content_type)
-    response["Content-Disposition"] = (
-        f'attachment; filename="{package.download_name(subject_request.reference)}"'
-    )
-    response["Content-Length"] = str(package.size)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return package_response(package, subject_request.reference, chunks)
 
 
 SCHEMAS = {"access-v1", "portability-v1"}
