@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
 
@@ -24,6 +26,7 @@ from requests_app.models import (
     RecipientNotification,
     RequestKind,
     RequestSubjectMatch,
+    RestrictionLift,
     SubjectRequest,
 )
 from retention.models import DataCategory, Purpose, Record, RecordStoreJob, RetentionRule
@@ -315,3 +318,154 @@ def correction_targets(*, request: SubjectRequest) -> list[tuple[str, str]]:
         for record in records
         for name in record.category.fields
     ]
+
+
+# A fixed number of queries, whatever the number of plan items, decisions or notices:
+# `fulfilment_view` reads the plan in SQL, and the users named are read in one query.
+
+
+def _usernames(ids) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def fulfilment_state(*, request: SubjectRequest, plan_page: int = 1) -> dict:
+    """What the staff API shows of a request's fulfilment (the plan, decisions, lift, notices)."""
+    r = request
+    state = {
+        "failure": fulfilment_failure(request=r),
+        "erasure_plan": None,
+        "corrections": [],
+        "correction_targets": [],
+        "objections": [],
+        "restriction": None,
+        "recipient_notifications": [],
+    }
+    if r.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        return state
+    view = fulfilment_view(request=r, page=plan_page)
+    lift = (
+        RestrictionLift.objects.filter(request=r).first()
+        if r.kind == RequestKind.RESTRICTION
+        else None
+    )
+    decisions = [row["decision"] for row in view.corrections + view.objections]
+    users = _usernames(
+        [d.decided_by_id for d in decisions if d is not None]
+        + [view.fulfilment.plan_approved_by_id if view.fulfilment else None]
+        + [lift.requested_by_id if lift else None]
+    )
+    if view.job is not None:
+        state["erasure_plan"] = {
+            "job_id": view.job.pk,
+            "state": view.job.state,
+            "counts": view.counts,
+            "groups": view.groups,
+            "items": view.items,
+            "page": view.page,
+            "pages": view.pages,
+            "approved_at": view.fulfilment.plan_approved_at,
+            "approved_by": users.get(view.fulfilment.plan_approved_by_id),
+            "progress": view.job.progress,
+            "attempts": view.job.attempts,
+            "max_attempts": settings.JOB_MAX_ATTEMPTS,
+            "finished_at": view.job.finished_at,
+            "error": view.job.error,
+        }
+    for row in view.corrections:
+        d = row["decision"]
+        state["corrections"].append(
+            {
+                "index": row["index"],
+                "wrong": row["row"].get("wrong", ""),
+                "correct": row["row"].get("correct", ""),
+                "decision": None
+                if d is None
+                else {
+                    "accepted": d.accepted,
+                    "target": f"{d.record_id}:{d.field}" if d.record_id else None,
+                    "value": d.value,
+                    "reason": d.reason,
+                    "decided_by": users.get(d.decided_by_id),
+                    "decided_at": d.decided_at,
+                    "applied_at": d.applied_at,
+                },
+            }
+        )
+    if r.kind == RequestKind.RECTIFICATION:
+        state["correction_targets"] = [
+            {"target": target, "label": label} for target, label in correction_targets(request=r)
+        ]
+    for row in view.objections:
+        d = row["decision"]
+        state["objections"].append(
+            {
+                "purpose": row["key"],
+                "name": row["name"],
+                "decision": None
+                if d is None
+                else {
+                    "compelling_grounds": d.compelling_grounds,
+                    "reason": d.reason,
+                    "decided_by": users.get(d.decided_by_id),
+                    "decided_at": d.decided_at,
+                },
+            }
+        )
+    if r.kind == RequestKind.RESTRICTION:
+        state["restriction"] = {
+            "restricted_records": view.restricted_records,
+            "lift": None
+            if lift is None
+            else {
+                "reason": lift.reason,
+                "requested_by": users.get(lift.requested_by_id),
+                "requested_at": lift.requested_at,
+                "notified_at": lift.notified_at,
+                "lifted_at": lift.lifted_at,
+                "records": lift.records,
+            },
+        }
+    state["recipient_notifications"] = [
+        {
+            "recipient": n.recipient.key,
+            "recipient_name": localized_name(n.recipient),
+            "change": n.change,
+            "state": n.state,
+            "sent_at": n.sent_at,
+        }
+        for n in view.notifications
+    ]
+    return state
+
+
+def package_state(*, request: SubjectRequest) -> dict | None:
+    """What the staff API shows of an access or portability package, or None."""
+    r = request
+    if r.kind not in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        return None
+    package = DataPackage.objects.filter(request=r).select_related("released_by").first()
+    if package is None:
+        return None
+    contents = package.contents or {}
+    return {
+        "kind": package.kind,
+        "format": package.format,
+        "state": package.state,
+        "built_at": package.built_at,
+        "size": package.size,
+        "sha256": package.sha256,
+        "records": contents.get("records", 0),
+        "files": contents.get("files", []),
+        "categories": contents.get("categories", []),
+        "build_attempts": package.build_attempts,
+        "failed_at": package.failed_at,
+        "build_error": package.build_error,
+        "released_at": package.released_at,
+        "released_by": package.released_by.username if package.released_by else None,
+        "expires_at": package.expires_at,
+        "expired_at": package.expired_at,
+        "download_count": package.download_count,
+    }
