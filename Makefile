@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench-retention bench-intake bench-queue bench-erasure bench-access clean
+.PHONY: run test test-min lint format chaos bench-retention bench-intake bench-queue bench-erasure bench-access clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,21 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# The policy checker reads files only: the service URLs are never connected to.
+	DEBUG=$${DEBUG:-true} DATABASE_URL=$${DATABASE_URL:-postgres://localhost/unused} \
+	REDIS_URL=$${REDIS_URL:-redis://localhost:6379/0} $(BIN)/python manage.py check_policies
+	@# Which package may import which (pyproject.toml, [tool.importlinter]).
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+## The suite against the lowest version of every dependency pyproject.toml allows (direct
+## dependencies at their floors, resolved by uv), in a virtualenv of its own (.venv-min).
+test-min:
+	rm -rf .venv-min
+	$(PYTHON) -m venv .venv-min
+	.venv-min/bin/python -m pip install --quiet uv
+	.venv-min/bin/uv pip install --quiet --python .venv-min/bin/python --resolution lowest-direct -e '.[dev]'
+	.venv-min/bin/python -m pytest -p no:cacheprovider
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -35,6 +49,10 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## The chaos run: the whole stack under load while Redis, workers and PostgreSQL fail (README "Faults").
+chaos: $(VENV)/.installed-dev
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 ## Benchmark the retention sweep (1,000,000 records; RECORDS=20000 for a quick run).
 bench-retention: $(VENV)/.installed-dev
@@ -57,4 +75,4 @@ bench-access: $(VENV)/.installed-dev
 	$(BIN)/python bench/access_package.py --records $(or $(RECORDS),10000)
 
 clean:
-	rm -rf $(VENV) var/pg var/redis var/mail var/static
+	rm -rf $(VENV) .venv-min var/pg var/redis var/mail var/static

@@ -96,6 +96,7 @@ def approved_access_request(subject_id: int, label: str):
     from requests_app import deadlines
     from requests_app.models import (
         MatchMethod,
+        ProofMethod,
         RequestStatus,
         RequestSubjectMatch,
         SubjectRequest,
@@ -122,7 +123,10 @@ def approved_access_request(subject_id: int, label: str):
         match_method=MatchMethod.EMAIL,
     )
     RequestSubjectMatch.objects.create(
-        request=request, subject_id=subject_id, method=MatchMethod.EMAIL
+        request=request,
+        subject_id=subject_id,
+        method=MatchMethod.EMAIL,
+        proven_by=ProofMethod.EMAIL,
     )
     return request
 

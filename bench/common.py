@@ -76,6 +76,13 @@ def results_write(name: str, results: dict) -> Path:
     return path
 
 
+def production_hmac_keys() -> dict[str, str]:
+    """A fresh key for every keyring (DEBUG=false requires them: retention.keyring)."""
+    from retention.keyring import SETTING_NAMES, hmac_key_generate
+
+    return {name: hmac_key_generate(kid="bench") for name in SETTING_NAMES.values()}
+
+
 def verdict(value: float, target: float, *, lower_is_better: bool = True) -> str:
     met = value <= target if lower_is_better else value >= target
     return "met" if met else "NOT MET"
@@ -127,6 +134,7 @@ class BenchStack(contextlib.AbstractContextManager):
             "REDIS_URL": redis_url,
             "DEBUG": "false",  # DEBUG=true would keep every query in memory
             "SECRET_KEY": secrets.token_urlsafe(48),
+            **production_hmac_keys(),
             "ALLOWED_HOSTS": "localhost,127.0.0.1",
             "PORTAL_BASE_URL": "http://localhost:8000",
             "VAR_DIR": str(self.tmp / "var"),

@@ -18,7 +18,7 @@ In one run:
       (`sweep_run_inline` for every organisation, fixed cutoff, default batch
       size): wall time, rows, peak RSS growth after django.setup();
    b. the physical floor: the same changes as plain set-based SQL in one
-      transaction (see FLOOR_SQL);
+      transaction (see floor_sql);
    c. a per-row ORM loop (`delete()` / `save()`) over a sample;
    d. the sweep through real Celery workers (prefork, 1, 2 and 4 processes,
       `retention.tasks.sweep_organisation` for every organisation).
@@ -133,57 +133,109 @@ AND NOT EXISTS (
 )
 """
 
-# The rule that overrides a record's rule for some fields (the bookkeeping rule).
-OVERRIDER = """
-(SELECT o.id FROM retention_retentionrule_overrides x
-   JOIN retention_retentionrule o ON o.id = x.from_retentionrule_id
-  WHERE x.to_retentionrule_id = r.rule_id ORDER BY o.key LIMIT 1)
-"""
 
-# The physical floor: what the sweep does to the same rows, as plain
-# set-based statements in ONE transaction, plus one `records_refresh` per
-# organisation for the reduced rows (the sweep does that per batch too).
-FLOOR_SQL = {
-    "target": f"""
-        CREATE TEMP TABLE floor_target ON COMMIT DROP AS
-        SELECT r.id, r.rule_id, rr.action, {OVERRIDER} AS over_id
-          FROM retention_record r JOIN retention_retentionrule rr ON rr.id = r.rule_id
-         WHERE {SWEEPABLE}
-    """,
-    "unlink": """
-        UPDATE retention_disclosure d SET record_id = NULL
-          FROM floor_target t
-         WHERE d.record_id = t.id AND t.over_id IS NULL AND t.action = 'delete'
-    """,
-    "delete": """
-        DELETE FROM retention_record r USING floor_target t
-         WHERE r.id = t.id AND t.over_id IS NULL AND t.action = 'delete'
-    """,
-    "reduce": """
-        UPDATE retention_record r
-           SET data = COALESCE(
-                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(r.data) e
-                     WHERE o.fields ? e.key), '{}'::jsonb),
-               rule_id = t.over_id, updated_at = %(now)s
-          FROM floor_target t JOIN retention_retentionrule o ON o.id = t.over_id
-         WHERE r.id = t.id
-        RETURNING r.organisation_id, r.id
-    """,
-    "anonymise": """
-        UPDATE retention_record r
-           SET data = r.data - ARRAY(SELECT jsonb_array_elements_text(rr.anonymise_fields)),
-               anonymised_at = %(now)s, expires_at = NULL, updated_at = %(now)s
-          FROM floor_target t JOIN retention_retentionrule rr ON rr.id = t.rule_id
-         WHERE r.id = t.id AND t.over_id IS NULL AND t.action = 'anonymise'
-    """,
-    "restrict": """
-        UPDATE retention_record r
-           SET restricted_at = COALESCE(r.restricted_at, %(now)s),
-               restriction_ground = 'retention', expires_at = NULL, updated_at = %(now)s
-          FROM floor_target t
-         WHERE r.id = t.id AND t.over_id IS NULL AND t.action = 'restrict'
-    """,
-}
+def floor_sql() -> list[tuple[str, str]]:
+    """The physical floor: what the sweep does to the same rows, as plain set-based
+    statements in ONE transaction (no batches, no keyset, no locking), built from the
+    sweep's own fragments so both mean the same: the plan per record (reduce only records
+    that hold a kept field, with the overriding rule's date; delete the others; leave policy
+    errors), then the subjects left with no record. Needs Django set up (child process)."""
+    from retention.services.sweeps import (
+        ART18_FILTER,
+        PLAN_SQL,
+        SUBJECT_DEPENDENTS,
+        _subject_free_sql,
+    )
+
+    columns = (
+        "r.id, r.rule_id, r.expires_at, r.subject_id, r.organisation_id, r.data, "
+        "r.collected_at, r.last_contact_at, r.contract_ended_at, r.purpose_ended_at, "
+        "r.settled_at"
+    )
+    steps = [
+        (
+            "target",
+            f"""
+            CREATE TEMP TABLE floor_target ON COMMIT DROP AS
+            WITH batch AS (
+                SELECT {columns} FROM retention_record r WHERE {SWEEPABLE} AND {ART18_FILTER}
+            )
+            {PLAN_SQL}
+            """,
+        ),
+        (
+            "emptied",
+            f"""
+            CREATE TEMP TABLE floor_emptied ON COMMIT DROP AS
+            SELECT s.id FROM retention_datasubject s
+             WHERE s.id IN (SELECT subject_id FROM floor_target WHERE outcome = 'delete')
+               AND NOT EXISTS (
+                   SELECT 1 FROM retention_record x
+                    WHERE x.subject_id = s.id
+                      AND NOT EXISTS (SELECT 1 FROM floor_target p
+                                       WHERE p.id = x.id AND p.outcome = 'delete'))
+               AND {_subject_free_sql()}
+            """,
+        ),
+        (
+            "unlink",
+            """
+            UPDATE retention_disclosure d SET record_id = NULL
+              FROM floor_target t
+             WHERE d.record_id = t.id AND t.outcome = 'delete'
+               AND d.subject_id NOT IN (SELECT id FROM floor_emptied)
+            """,
+        ),
+        (
+            "delete",
+            """
+            DELETE FROM retention_record r USING floor_target t
+             WHERE r.id = t.id AND t.outcome = 'delete'
+            """,
+        ),
+        (
+            "reduce",
+            """
+            UPDATE retention_record r
+               SET data = t.kept_data, rule_id = t.over_id, expires_at = t.kept_until,
+                   updated_at = %(now)s
+              FROM floor_target t
+             WHERE r.id = t.id AND t.outcome = 'reduce'
+            """,
+        ),
+        (
+            "anonymise",
+            """
+            UPDATE retention_record r
+               SET data = r.data - ARRAY(SELECT jsonb_array_elements_text(t.anonymise_fields)),
+                   anonymised_at = %(now)s, expires_at = NULL, updated_at = %(now)s
+              FROM floor_target t
+             WHERE r.id = t.id AND t.outcome = 'anonymise'
+            """,
+        ),
+        (
+            "restrict",
+            """
+            UPDATE retention_record r
+               SET restricted_at = COALESCE(r.restricted_at, %(now)s),
+                   restriction_ground = 'retention', expires_at = NULL, updated_at = %(now)s
+              FROM floor_target t
+             WHERE r.id = t.id AND t.outcome = 'restrict'
+            """,
+        ),
+    ]
+    steps += [
+        (table, f"DELETE FROM {table} t USING floor_emptied e WHERE t.subject_id = e.id")
+        for table in SUBJECT_DEPENDENTS
+    ]
+    steps.append(
+        (
+            "subjects",
+            "DELETE FROM retention_datasubject s USING floor_emptied e WHERE s.id = e.id",
+        )
+    )
+    return steps
+
 
 # The end state of a copy, without the timestamps of the run.
 FINGERPRINT_SQL = """
@@ -192,7 +244,9 @@ SELECT count(*),
                       || coalesce(r.expires_at::text, '-') || ':' || md5(r.data::text)
                       || ':' || coalesce(r.anonymised_at IS NOT NULL, false)
                       || ':' || r.restriction_ground, ',' ORDER BY r.id)),
-       (SELECT count(*) FROM retention_disclosure WHERE record_id IS NULL)
+       (SELECT count(*) FROM retention_disclosure WHERE record_id IS NULL),
+       (SELECT count(*) FROM retention_datasubject),
+       (SELECT count(*) FROM retention_subjectidentifier)
   FROM retention_record r
 """
 
@@ -329,33 +383,30 @@ def child_inline(cutoff: dt.datetime, batch_size: int) -> dict:
 
 
 def child_floor(cutoff: dt.datetime) -> dict:
-    """The physical floor: FLOOR_SQL in one transaction."""
+    """The physical floor: `floor_sql()` in one transaction, then the run-end pass over the
+    subjects left with no record (one statement per organisation, as the sweep)."""
     _child_setup()
     from django.db import connection, transaction
     from django.utils import timezone
 
     from retention.models import Organisation
-    from retention.services.expiry import records_refresh
+    from retention.services.sweeps import leftovers_sql
 
-    orgs = {o.pk: o for o in Organisation.objects.all()}
+    org_ids = list(Organisation.objects.values_list("pk", flat=True))
     connection.ensure_connection()
     params = {"cutoff": cutoff, "now": timezone.now()}
     rows, steps = {}, {}
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        for name, sql in FLOOR_SQL.items():
+        for name, sql in floor_sql():
             t = time.perf_counter()
             cursor.execute(sql, params)
             rows[name] = cursor.rowcount
-            if name == "reduce":
-                reduced: dict[int, list[int]] = {}
-                for org_id, record_id in cursor.fetchall():
-                    reduced.setdefault(org_id, []).append(record_id)
             steps[name] = time.perf_counter() - t
         t = time.perf_counter()
-        for org_id, ids in reduced.items():
-            records_refresh(organisation=orgs[org_id], record_ids=ids)
-        steps["refresh"] = time.perf_counter() - t
+        for org_id in org_ids:
+            cursor.execute(leftovers_sql(), {**params, "org": org_id})
+        steps["leftovers"] = time.perf_counter() - t
     wall = time.perf_counter() - started
     return {
         "seconds": wall,
@@ -384,21 +435,31 @@ def child_orm(cutoff: dt.datetime, sample: int) -> dict:
     overrider: dict[int, RetentionRule | None] = {}
     deleted = reduced = 0
     started = time.perf_counter()
-    for record in Record.objects.filter(pk__in=ids).select_related("rule", "organisation"):
+    for record in Record.objects.filter(pk__in=ids).select_related(
+        "rule", "organisation", "subject"
+    ):
         rule_id = record.rule_id
         if rule_id not in overrider:
             overrider[rule_id] = (
                 RetentionRule.objects.filter(overrides=rule_id).order_by("key").first()
             )
         keeper = overrider[rule_id]
-        if keeper is not None:
-            record.data = {k: v for k, v in record.data.items() if k in keeper.fields}
+        kept = {
+            k: v
+            for k, v in record.data.items()
+            if keeper is not None and k in keeper.fields and v not in (None, "")
+        }
+        if kept:
+            record.data = kept
             record.rule = keeper
             record.save()
             records_refresh(organisation=record.organisation, record_ids=[record.pk])
             reduced += 1
         else:
+            subject = record.subject
             record.delete()  # the collector sets the disclosures' record to NULL
+            if not subject.records.exists():
+                subject.delete()  # identifiers, disclosures, ... cascade
             deleted += 1
     wall = time.perf_counter() - started
     return {"seconds": wall, "processed": deleted + reduced, "deleted": deleted, "reduced": reduced}
@@ -450,11 +511,15 @@ class Bench:
             self.redis_url = redis.start()
             log(f"embedded Redis at {self.redis_url}")
         self.admin_url = db_url(self.server_url, "postgres")
+        from retention.keyring import SETTING_NAMES, hmac_key_generate
+
         self.child_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "DEBUG": "false",  # DEBUG=true would keep every query in memory
             "SECRET_KEY": secrets.token_urlsafe(48),
+            # DEBUG=false requires a key per keyring (retention.keyring).
+            **{name: hmac_key_generate(kid="bench") for name in SETTING_NAMES.values()},
             "ALLOWED_HOSTS": "localhost",
             "PORTAL_BASE_URL": "http://localhost:8000",
             "VAR_DIR": str(self.tmp / "var"),

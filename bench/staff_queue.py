@@ -154,7 +154,7 @@ def signed_in_client(user):
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from requests_app.views import staff as staff_views
+    from requests_app.staff import session as staff_views
 
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
@@ -206,7 +206,7 @@ def main() -> None:
     with BenchStack("staff_queue") as _stack:
         from django.db import connection
 
-        from requests_app import staff_selectors as sel
+        from requests_app.selectors import queue as sel
 
         data = generate(args.requests)
         client = signed_in_client(data["user"])

@@ -32,7 +32,7 @@ class PortalAdminSite(OTPAdminSite):
         # Imported here: the admin site is built while the apps are still loading.
         from django.contrib.auth import logout
 
-        from requests_app.views.staff import SEEN_AT, staff_session_expired
+        from requests_app.staff.session import SEEN_AT, staff_session_expired
 
         if staff_session_expired(request.session):
             logout(request)

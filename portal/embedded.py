@@ -82,6 +82,16 @@ class EmbeddedPostgres:
         finally:
             conn.close()
 
+    @property
+    def running(self) -> bool:
+        """True while the postmaster of `data_dir` is alive (read from postmaster.pid)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return False
+        return True
+
     def stop(self) -> None:
         if self._server is None:
             return

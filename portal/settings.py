@@ -2,8 +2,9 @@
 
 Every variable is listed in `.env.example` and in the README's configuration
 table. A bad value raises `ImproperlyConfigured` naming the variable; with
-`DEBUG=false` the portal refuses to start without a real `SECRET_KEY` and
-`ALLOWED_HOSTS`. Secrets may also come from a file: `SECRET_KEY_FILE`.
+`DEBUG=false` the portal refuses to start without a real `SECRET_KEY`, the
+`HMAC_KEYS_*` keyrings and `ALLOWED_HOSTS`. Secrets may also come from a file:
+`SECRET_KEY_FILE`, `HMAC_KEYS_TOKEN_FILE`, ...
 """
 
 from pathlib import Path
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from portal.api_tags import SPECTACULAR_TAGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,6 +58,8 @@ def _secret(name: str, default: str = "") -> str:
 
 
 DEBUG = _bool("DEBUG", default=False)
+# seed_demo and ensure_demo_staff refuse to run unless DEBUG was on at start-up (issue 17).
+DEMO_DATA_ALLOWED = DEBUG
 VAR_DIR = Path(_get("VAR_DIR", env.path, default=str(BASE_DIR / "var")))
 
 SECRET_KEY = _secret("SECRET_KEY")
@@ -70,6 +75,35 @@ if not DEBUG and (
     )
 if DEBUG and not SECRET_KEY:
     SECRET_KEY = "dev-insecure-key-only-for-DEBUG-true-" + "x" * 20
+# Earlier SECRET_KEYs, still accepted for sessions, CSRF tokens and signed values while
+# a rotation settles (comma-separated; Django's SECRET_KEY_FALLBACKS).
+SECRET_KEY_FALLBACKS = [k.strip() for k in _secret("SECRET_KEY_FALLBACKS").split(",") if k.strip()]
+
+# Keys of the keyed hashes (retention.keyring), one keyring per purpose and none derived
+# from SECRET_KEY: HMAC_KEYS_TOMBSTONE, HMAC_KEYS_SUPPRESSION, HMAC_KEYS_TOKEN (or *_FILE),
+# each comma-separated kid:base64url, the first signs, all check. Required with
+# DEBUG=false; with DEBUG=true an unset one is derived from SECRET_KEY (id "derived").
+from retention import keyring as _keyring  # noqa: E402
+
+HMAC_KEYS: dict[str, list[tuple[str, bytes]]] = {}
+for _purpose, _name in _keyring.SETTING_NAMES.items():
+    try:
+        _keys = _keyring.hmac_keys_parse(_secret(_name))
+    except _keyring.KeyringError as exc:
+        raise ImproperlyConfigured(f"{_name}: {exc}") from None
+    if not _keys:
+        if not DEBUG:
+            raise ImproperlyConfigured(
+                f"{_name}: required when DEBUG=false (kid:base64url of 32 random bytes; make "
+                "one with `python manage.py hmac_key` and see the README on key rotation)"
+            )
+        _keys = [
+            (
+                _keyring.DERIVED_KID,
+                _keyring.hmac_key_derived(purpose=_purpose, secret_key=SECRET_KEY),
+            )
+        ]
+    HMAC_KEYS[_purpose] = _keys
 
 ALLOWED_HOSTS = _get("ALLOWED_HOSTS", env.list, default=["127.0.0.1", "localhost"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
@@ -118,6 +152,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it answers 503 for a view that lost the database (portal/errors.py).
+    "portal.errors.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -159,12 +195,22 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         "REDIS_URL: not set or not a redis:// URL. Start the portal with `make run` (which "
         "starts an embedded Redis) or set REDIS_URL=redis://host:6379/0"
     )
+# Connect and read timeout (seconds) of every Redis call on a request path: rate limits,
+# the outbox's publish after commit, the cache and /healthz. After one times out, the
+# process stops calling that Redis for REDIS_BREAKER_SECONDS (requests_app.breaker): a frozen
+# Redis costs a request at most one timeout per window, never one per call.
+REDIS_TIMEOUT = _get("REDIS_TIMEOUT", env.float, default=0.5)
+REDIS_BREAKER_SECONDS = _get("REDIS_BREAKER_SECONDS", env.float, default=5.0)
+if not 0 < REDIS_TIMEOUT <= 5:
+    raise ImproperlyConfigured("REDIS_TIMEOUT: between 0 and 5 seconds (e.g. 0.5)")
+if REDIS_BREAKER_SECONDS < 0:
+    raise ImproperlyConfigured("REDIS_BREAKER_SECONDS: 0 or more")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "dsr",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
     }
 }
 
@@ -185,7 +231,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "portal.beat:HeartbeatScheduler"  # DatabaseScheduler + heartbeat
 
 # --- E-mail -----------------------------------------------------------------
 # Default: every message is written to a file under var/mail/.
@@ -236,7 +282,7 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz(/live|/ready)?$"]
     SECURE_HSTS_SECONDS = _get("SECURE_HSTS_SECONDS", env.int, default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -256,7 +302,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with operations tagged by audience and resource.
+    "DEFAULT_SCHEMA_CLASS": "portal.api_schema.TaggedAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -268,6 +315,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "File and follow GDPR data-subject requests.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "TAGS": SPECTACULAR_TAGS,
     # /api/docs/: Swagger UI from our own static files (drf-spectacular-sidecar), no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -278,11 +326,16 @@ SPECTACULAR_SETTINGS = {
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL: unknown level {LOG_LEVEL!r}")
+# Every handler redacts what other code may put in a record: exception messages become
+# their class, query strings are cut (portal/logs.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "portal.logs.RedactFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
@@ -305,6 +358,19 @@ if not PORTAL_BASE_URL.startswith(("http://", "https://")) or PORTAL_BASE_URL.st
         "PORTAL_BASE_URL: the public address of the portal (https://portal.example.org), "
         "used in links in e-mails; required when ALLOWED_HOSTS starts with a wildcard"
     )
+# What the portal's root address `/` answers: "list" (the organisations served, each
+# with a link to its page), "redirect:<url>" (a 302 to an organisation's own site or
+# one organisation's page) or "404" (a plain, styled "page not found"). Never a debug
+# page, whatever DEBUG says.
+FRONT_DOOR = env.str("FRONT_DOOR", default="").strip() or "list"
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
+if not (
+    FRONT_DOOR in {"list", "404"}
+    or (FRONT_DOOR.startswith("redirect:") and len(FRONT_DOOR) > len("redirect:"))
+):
+    raise ImproperlyConfigured(
+        f"FRONT_DOOR: expected list, 404 or redirect:<url>, got {FRONT_DOOR!r}"
+    )
 # Requests nobody verified are deleted with their personal data after this long.
 UNVERIFIED_REQUEST_TTL_HOURS = _get("UNVERIFIED_REQUEST_TTL_HOURS", env.int, default=24)
 if UNVERIFIED_REQUEST_TTL_HOURS < 1:
@@ -316,10 +382,32 @@ STATUS_API_TOKEN_TTL_MINUTES = 60
 # Rate limits: (attempts, window in seconds) per action, per client IP and per
 # e-mail address, counted atomically in Redis and shared by all web processes.
 RATE_LIMIT_REDIS_URL = REDIS_URL
+# The reverse proxies in front of the portal (IP addresses or networks, comma-separated).
+# Only a request coming from one of them has its client address read from
+# X-Forwarded-For (the rightmost address that is not a trusted proxy); every other
+# request is its REMOTE_ADDR, whatever headers it sends (requests_app.ratelimit.client_ip).
+import ipaddress  # noqa: E402
+
+TRUSTED_PROXIES = []
+for _proxy in _get("TRUSTED_PROXIES", env.list, default=[]):
+    try:
+        TRUSTED_PROXIES.append(ipaddress.ip_network(_proxy.strip(), strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+        ) from None
+# A person's browser session (the status page, after a code or link) lasts this long;
+# staff sessions set their own (STAFF_SESSION_*).
+PUBLIC_SESSION_MINUTES = _get("PUBLIC_SESSION_MINUTES", env.int, default=60)
+if not 5 <= PUBLIC_SESSION_MINUTES <= 24 * 60:
+    raise ImproperlyConfigured("PUBLIC_SESSION_MINUTES: between 5 and 1440 minutes")
+SESSION_COOKIE_AGE = PUBLIC_SESSION_MINUTES * 60
 INTAKE_RATE_LIMITS = {
     "submit": {"ip": (20, 3600), "email": (5, 3600)},
     "verify": {"ip": (30, 600), "email": (15, 600)},
     "resend": {"ip": (10, 3600), "email": (4, 3600)},
+    # GET /healthz, the full report (portal/health.py); /healthz/live and /ready are not limited.
+    "healthz": {"ip": (60, 60)},
 }
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "requests_app.api.errors.api_exception_handler"
 # The outbox relay (beat, every minute) also publishes again a message no worker finished
@@ -327,6 +415,10 @@ REST_FRAMEWORK["EXCEPTION_HANDLER"] = "requests_app.api.errors.api_exception_han
 # long before each next time, and gives up after OUTBOX_REDELIVER_MAX times (staff digest).
 OUTBOX_REDELIVER_AFTER = _get("OUTBOX_REDELIVER_AFTER", env.int, default=900)
 OUTBOX_REDELIVER_MAX = _get("OUTBOX_REDELIVER_MAX", env.int, default=5)
+# How often beat runs the relay (seconds).
+OUTBOX_RELAY_INTERVAL = _get("OUTBOX_RELAY_INTERVAL", env.float, default=60.0)
+if OUTBOX_RELAY_INTERVAL < 1:
+    raise ImproperlyConfigured("OUTBOX_RELAY_INTERVAL: at least 1 second")
 if OUTBOX_REDELIVER_AFTER <= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "OUTBOX_REDELIVER_AFTER: must be longer than CELERY_VISIBILITY_TIMEOUT (Redis hands a "
@@ -334,18 +426,15 @@ if OUTBOX_REDELIVER_AFTER <= CELERY_VISIBILITY_TIMEOUT:
     )
 if OUTBOX_REDELIVER_MAX < 0:
     raise ImproperlyConfigured("OUTBOX_REDELIVER_MAX: must be 0 or more")
-CELERY_BEAT_SCHEDULE = {
-    "requests-relay-outbox": {"task": "requests_app.tasks.relay_outbox", "schedule": 60.0},
-    "requests-purge-unverified": {
-        "task": "requests_app.tasks.purge_unverified_requests",
-        "schedule": 900.0,
-    },
-}
 
 # --- Retention sweeps ---------------------------------------------------------
 SWEEP_BATCH_SIZE = _get("SWEEP_BATCH_SIZE", env.int, default=5000)
 SWEEP_PARTS = _get("SWEEP_PARTS", env.int, default=4)  # chunks a sweep is split into
 SWEEP_SCHEDULE = env.str("SWEEP_SCHEDULE", default="30 2 * * *")  # cron, in TIME_ZONE
+# A running sweep with no batch finished for this long has lost a chunk: resumed (beat).
+SWEEP_LEASE_SECONDS = _get("SWEEP_LEASE_SECONDS", env.int, default=300)
+if SWEEP_LEASE_SECONDS < 10:
+    raise ImproperlyConfigured("SWEEP_LEASE_SECONDS: at least 10")
 if SWEEP_BATCH_SIZE < 1 or SWEEP_PARTS < 1:
     raise ImproperlyConfigured("SWEEP_BATCH_SIZE, SWEEP_PARTS: must be positive")
 if len(SWEEP_SCHEDULE.split()) != 5:
@@ -357,21 +446,33 @@ JOB_BATCH_SIZE = _get("JOB_BATCH_SIZE", env.int, default=1000)
 JOB_BATCH_PAUSE_SECONDS = _get("JOB_BATCH_PAUSE_SECONDS", env.float, default=0.0)
 JOB_MAX_ATTEMPTS = _get("JOB_MAX_ATTEMPTS", env.int, default=5)
 JOB_RECLAIM_INTERVAL = _get("JOB_RECLAIM_INTERVAL", env.int, default=60)
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "retention-jobs-reclaim": {
-        "task": "retention.tasks.jobs_reclaim",
-        "schedule": JOB_RECLAIM_INTERVAL,
-    },
-}
+
+# --- Audit trail: daily check and export of its head ------------------------------
+# Beat checks the whole hash chain on this cron (TIME_ZONE) and appends the chain's head
+# to AUDIT_HEADS_FILE (outside the database; keep it, or ship it elsewhere, with the logs).
+AUDIT_CHECK_SCHEDULE = env.str("AUDIT_CHECK_SCHEDULE", default="15 3 * * *")
+AUDIT_HEADS_FILE = Path(
+    _get("AUDIT_HEADS_FILE", env.path, default=str(VAR_DIR / "audit" / "chain-heads.log"))
+)
+if len(AUDIT_CHECK_SCHEDULE.split()) != 5:
+    raise ImproperlyConfigured("AUDIT_CHECK_SCHEDULE: expected five cron fields, e.g. '15 3 * * *'")
+# The database role that owns the tables and runs the migrations (`manage.py migrate`
+# only); the app itself connects as DATABASE_URL's role, which may only read and append
+# to the audit trail (retention.services.database). Unset: one role does both.
+DATABASE_OWNER = (
+    _get("DATABASE_OWNER_URL", env.db_url) if env.str("DATABASE_OWNER_URL", default="") else None
+)
+if DATABASE_OWNER is not None and DATABASE_OWNER.get("ENGINE") != DATABASES["default"]["ENGINE"]:
+    raise ImproperlyConfigured("DATABASE_OWNER_URL: the portal needs PostgreSQL (postgres://...)")
 
 # --- Staff ---------------------------------------------------------------------
-# The staff queue (requests_app.views.staff, /staff/ and /api/v1/staff/): password
+# The staff pages (requests_app.staff, /staff/) and API (requests_app.api.staff): password
 # plus TOTP (django-otp), lockouts counted in the cache (Redis), idle and absolute
 # session limits, recent re-authentication before destructive actions.
 from celery.schedules import crontab  # noqa: E402
 
-INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+# otp_static: one-time recovery codes (requests_app/services/staff_recovery.py).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
     "django_otp.middleware.OTPMiddleware",
@@ -380,6 +481,10 @@ LOGIN_URL = "staff:login"
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="DSR Portal")
 STAFF_LOGIN_MAX_FAILURES = _get("STAFF_LOGIN_MAX_FAILURES", env.int, default=5)
 STAFF_LOGIN_COOLOFF_SECONDS = _get("STAFF_LOGIN_COOLOFF_SECONDS", env.int, default=900)
+# Failures from one address (any account) before it waits; failures of one account (any
+# address) before it asks for password and code together (requests_app.services.staff_auth).
+STAFF_LOGIN_IP_MAX_FAILURES = _get("STAFF_LOGIN_IP_MAX_FAILURES", env.int, default=20)
+STAFF_LOGIN_ACCOUNT_MAX_FAILURES = _get("STAFF_LOGIN_ACCOUNT_MAX_FAILURES", env.int, default=10)
 STAFF_SESSION_IDLE_MINUTES = _get("STAFF_SESSION_IDLE_MINUTES", env.int, default=30)
 STAFF_SESSION_MAX_HOURS = _get("STAFF_SESSION_MAX_HOURS", env.int, default=10)
 STAFF_REAUTH_MINUTES = _get("STAFF_REAUTH_MINUTES", env.int, default=10)
@@ -388,6 +493,8 @@ STAFF_DIGEST_DAYS = 7
 for _name in (
     "STAFF_LOGIN_MAX_FAILURES",
     "STAFF_LOGIN_COOLOFF_SECONDS",
+    "STAFF_LOGIN_IP_MAX_FAILURES",
+    "STAFF_LOGIN_ACCOUNT_MAX_FAILURES",
     "STAFF_SESSION_IDLE_MINUTES",
     "STAFF_SESSION_MAX_HOURS",
     "STAFF_REAUTH_MINUTES",
@@ -395,16 +502,6 @@ for _name in (
 ):
     if vars()[_name] < 1:
         raise ImproperlyConfigured(f"{_name}: must be a positive number")
-CELERY_IMPORTS = ["requests_app.staff_tasks"]
-# Every morning at 07:00 in CELERY_TIMEZONE (= TIME_ZONE, Europe/Stockholm by default).
-CELERY_BEAT_SCHEDULE = {
-    **vars().get("CELERY_BEAT_SCHEDULE", {}),
-    "staff-deadline-digest": {
-        "task": "requests_app.tasks.deadline_digest",
-        "schedule": crontab(hour=7, minute=0),
-    },
-}
-
 # --- Access and portability packages (requests_app.services.packages) ----------------
 # Workers build them encrypted at rest under PACKAGE_DIR, which the web processes
 # must see too (docker compose: the shared `var` volume). A released package can be
@@ -436,9 +533,44 @@ for _key in _secret("PACKAGE_ENCRYPTION_KEY").split(","):
             "(make one with `python manage.py package_key`)"
         )
     PACKAGE_ENCRYPTION_KEYS.append(_raw)
-CELERY_IMPORTS = [*vars().get("CELERY_IMPORTS", []), "requests_app.package_tasks"]
+
+# --- Beat: every periodic task, in one place -----------------------------------------
+# Stored by django-celery-beat in the database at start-up; a task is named by its `name=`.
 CELERY_BEAT_SCHEDULE = {
-    **vars().get("CELERY_BEAT_SCHEDULE", {}),
+    "requests-relay-outbox": {
+        "task": "requests_app.tasks.relay_outbox",
+        "schedule": OUTBOX_RELAY_INTERVAL,
+    },
+    "requests-purge-unverified": {
+        "task": "requests_app.tasks.purge_unverified_requests",
+        "schedule": 900.0,
+    },
+    "retention-jobs-reclaim": {
+        "task": "retention.tasks.jobs_reclaim",
+        "schedule": JOB_RECLAIM_INTERVAL,
+    },
+    # A sweep chunk whose worker died is re-enqueued after SWEEP_LEASE_SECONDS.
+    "retention-sweeps-resume": {
+        "task": "retention.tasks.sweeps_resume",
+        "schedule": JOB_RECLAIM_INTERVAL,
+    },
+    # Every morning at 07:00 in CELERY_TIMEZONE (= TIME_ZONE, Europe/Stockholm by default).
+    "staff-deadline-digest": {
+        "task": "requests_app.tasks.deadline_digest",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "retention-audit-check": {
+        "task": "retention.tasks.audit_check",
+        "schedule": crontab(
+            **dict(
+                zip(
+                    ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"),
+                    AUDIT_CHECK_SCHEDULE.split(),
+                    strict=True,
+                )
+            )
+        ),
+    },
     "requests-packages-expire": {
         "task": "requests_app.tasks.packages_expire",
         "schedule": float(PACKAGE_EXPIRY_INTERVAL),

@@ -8,7 +8,9 @@
 2. migrates, loads the five organisations' policy files, seeds demo data and
    ensures a demo staff account (each step idempotent);
 3. runs gunicorn on http://127.0.0.1:8000, a Celery worker and Celery beat;
-4. on Ctrl-C (or SIGTERM) stops all of them, then the embedded services.
+4. supervises them (`portal.supervisor`): an embedded service or a process
+   that dies is restarted, with back-off, and the restart is logged;
+5. on Ctrl-C (or SIGTERM) stops all of them, then the embedded services.
 
 Children run in their own sessions so that Ctrl-C reaches only this process,
 which then shuts everything down in order and leaves nothing running.
@@ -23,7 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-from portal.embedded import DatabaseUnavailable, database_ensure, start_services, stop_services
+from portal.embedded import (
+    DatabaseUnavailable,
+    EmbeddedPostgres,
+    database_ensure,
+    start_services,
+    stop_services,
+)
+from portal.supervisor import Supervisor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -50,29 +59,12 @@ def _prepare(demo_subjects: int) -> None:
     _say("migrating the database")
     _manage("migrate", "--noinput", "-v", "0")
     _manage("load_policies")
-    _manage("seed_demo", "--subjects", str(demo_subjects))
-    _manage("ensure_demo_staff")
-    if os.environ.get("DEBUG", "").lower() not in {"1", "true", "yes", "on"}:
+    if os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}:
+        # Demo data and the demo staff account only in development (they refuse otherwise).
+        _manage("seed_demo", "--subjects", str(demo_subjects))
+        _manage("ensure_demo_staff")
+    else:
         _manage("collectstatic", "--noinput", "-v", "0")
-
-
-def _spawn(name: str, args: list[str]) -> subprocess.Popen:
-    _say(f"starting {name}")
-    return subprocess.Popen(args, cwd=BASE_DIR, start_new_session=True)  # noqa: S603
-
-
-def _stop(processes: dict[str, subprocess.Popen], timeout: float = 15) -> None:
-    for proc in processes.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for name, proc in processes.items():
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _say(f"{name} did not stop in time; killing it")
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) -> int:
@@ -102,25 +94,27 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
     for name, url in exported.items():
         _say(f"embedded {'PostgreSQL' if name == 'DATABASE_URL' else 'Redis'}: {name}={url}")
     os.environ.update(exported)
-    processes: dict[str, subprocess.Popen] = {}
+    supervisor = Supervisor(_say, cwd=BASE_DIR)
+    for service in services:
+        supervisor.add_service(
+            "PostgreSQL" if isinstance(service, EmbeddedPostgres) else "Redis", service
+        )
     try:
         _prepare(demo_subjects)
-        processes["web"] = _spawn(
+        supervisor.add_process(
             "web (gunicorn)",
             [
                 str(BIN / "gunicorn"),
                 "portal.wsgi",
+                "--config",
+                "python:portal.gunicorn_conf",  # access log: paths only, never query strings
                 "--bind",
                 f"{host}:{port}",
                 "--workers",
                 os.environ.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
-                "--access-logformat",
-                '%(t)s "%(m)s %(U)s" %(s)s %(M)sms',
             ],
         )
-        processes["worker"] = _spawn(
+        supervisor.add_process(
             "Celery worker",
             [
                 str(BIN / "celery"),
@@ -133,7 +127,7 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
                 os.environ.get("CELERY_CONCURRENCY", "2"),
             ],
         )
-        processes["beat"] = _spawn(
+        supervisor.add_process(
             "Celery beat",
             [
                 str(BIN / "celery"),
@@ -142,8 +136,6 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
                 "beat",
                 "--loglevel",
                 "INFO",
-                "--schedule",
-                str(var_dir / "celerybeat-schedule"),
             ],
         )
         _say(f"portal:  http://{host}:{port}/")
@@ -153,10 +145,7 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
         _say(f"e-mails: {os.environ.get('EMAIL_URL') or var_dir / 'mail'}")
         _say("Ctrl-C stops everything")
         while not stopping:
-            for name, proc in processes.items():
-                if proc.poll() is not None:
-                    _say(f"{name} exited with code {proc.returncode}; stopping")
-                    stopping = True
+            supervisor.check()
             time.sleep(0.5)
         return 0
     except subprocess.CalledProcessError as exc:
@@ -164,8 +153,8 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
         return 1
     finally:
         _say("stopping")
-        _stop(processes)
-        stop_services(services)
+        supervisor.stop()
+        stop_services(services)  # already stopped by the supervisor, unless start-up failed
         _say("stopped")
 
 

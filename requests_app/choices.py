@@ -57,6 +57,11 @@ def consent_purpose_choices(organisation: Organisation) -> list[tuple[str, str]]
     return [(p.key, _name(p)) for p in purposes]
 
 
+def offers_consent_withdrawal(organisation: Organisation) -> bool:
+    """Only an organisation that processes something on consent has a consent to withdraw."""
+    return organisation.purposes.filter(legal_basis=LegalBasis.CONSENT).exists()
+
+
 def localized_name(obj) -> str:
     """`name_sv` or `name_en` of a policy object, in the active language."""
     return _name(obj)

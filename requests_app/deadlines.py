@@ -10,7 +10,12 @@ Euratom) No 1182/71, Art. 3 does:
 * a period of months ends on the same date in the last month; if that date
   does not exist (31 January + 1 month), on the last day of that month;
 * a period that ends on a Saturday, Sunday or public holiday ends on the next
-  working day instead.
+  working day instead (Art. 3(4)): only the period's final end moves.
+
+So an extended time limit is one period of 1 + n months counted from receipt
+(received 31 January 2026: three months end on 30 April 2026), not n months
+added to the first month's end after it was moved to a working day (that
+gave 4 May 2026, later than the law allows).
 
 Public holidays are Sweden's, from the maintained `holidays` package
 (country SE, category "public"). Swedish law on computing statutory time
@@ -32,6 +37,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from django.conf import settings
+from django.utils import timezone
 
 MAX_EXTENSION_MONTHS = 2
 
@@ -66,9 +73,19 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 def received_date(received_at: dt.datetime, time_zone: str) -> dt.date:
     """The date of receipt in the organisation's time zone (`received_at` is aware)."""
-    if received_at.tzinfo is None:
-        raise ValueError("received_at must be timezone-aware")
-    return received_at.astimezone(ZoneInfo(time_zone)).date()
+    return local_date(received_at, time_zone)
+
+
+def local_date(value: dt.datetime, time_zone: str) -> dt.date:
+    """The date of an instant in a time zone (the organisation's "today" is `local_today`)."""
+    if value.tzinfo is None:
+        raise ValueError("value must be timezone-aware")
+    return value.astimezone(ZoneInfo(time_zone)).date()
+
+
+def local_today(time_zone: str | None = None) -> dt.date:
+    """Today in the organisation's time zone (default: the portal's, `TIME_ZONE`)."""
+    return local_date(timezone.now(), time_zone or settings.TIME_ZONE)
 
 
 def due_date_for(received_at: dt.datetime, time_zone: str) -> dt.date:
@@ -84,27 +101,36 @@ class ExtensionError(ValueError):
         super().__init__(message)
 
 
-def extended_due_date(original_due: dt.date, months: int) -> dt.date:
-    """The due date after an extension by `months` (1 or 2), counted from the original due date."""
+def extended_due_date(received: dt.date, months: int) -> dt.date:
+    """The due date after an extension by `months` further months (1 or 2).
+
+    Art. 12(3): the month from receipt "may be extended by two further
+    months"; the extended limit is one period of 1 + `months` months counted
+    from the date of receipt (Regulation 1182/71 Art. 3(2)(c)), and only its
+    end moves to the next working day (Art. 3(4)).
+    """
     if not 1 <= months <= MAX_EXTENSION_MONTHS:
         raise ExtensionError(
             "too_long", f"an extension is 1 to {MAX_EXTENSION_MONTHS} further months"
         )
-    return next_working_day(add_months(original_due, months))
+    return next_working_day(add_months(received, 1 + months))
 
 
-def extension_check(*, original_due: dt.date, today: dt.date, months: int, reason: str) -> dt.date:
+def extension_check(
+    *, received: dt.date, original_due: dt.date, today: dt.date, months: int, reason: str
+) -> dt.date:
     """Check an extension against Art. 12(3) and return the new due date.
 
-    Allowed only while the original time limit runs (up to and including the
-    original due date: the person must be told "within one month of
-    receipt"), by at most two further months, and with a reason.
+    Allowed only while the original time limit runs (up to and including
+    `original_due`, the due date that applies before the extension: the
+    person must be told "within one month of receipt"), by at most two
+    further months, and with a reason. The new date counts from `received`.
     """
     if today > original_due:
         raise ExtensionError("too_late", "the original due date has passed")
     if not (reason or "").strip():
         raise ExtensionError("reason_required", "a reason is required")
-    return extended_due_date(original_due, months)
+    return extended_due_date(received, months)
 
 
 @dataclass(frozen=True)

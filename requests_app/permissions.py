@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from requests_app.models import RequestStatus, SubjectRequest
+from requests_app.models import RequestStatus, RequestSubjectMatch, SubjectRequest
 from requests_app.services.requests import reference_normalise
 from retention.models import Organisation, StaffMembership
 
@@ -28,6 +28,8 @@ class Action(StrEnum):
     VIEW_RECORDS = "view_records"
     EXPORT = "export"
     ASSIGN = "assign"
+    # Assigning many requests at once from the queue: a triage decision, for approvers.
+    BULK_ASSIGN = "bulk_assign"
     NOTE = "note"
     ASK_INFO = "ask_info"
     VERIFY_IDENTITY = "verify_identity"
@@ -57,6 +59,7 @@ REQUIRED_ROLE: dict[Action, str] = {
     Action.VIEW_RECORDS: Role.VIEWER,
     Action.EXPORT: Role.VIEWER,
     Action.ASSIGN: Role.HANDLER,
+    Action.BULK_ASSIGN: Role.APPROVER,
     Action.NOTE: Role.HANDLER,
     Action.ASK_INFO: Role.HANDLER,
     Action.VERIFY_IDENTITY: Role.HANDLER,
@@ -167,3 +170,20 @@ def request_get_for_user(
         raise Http404
     permission_require(user=user, action=action, organisation_id=request.organisation_id)
     return request
+
+
+def match_get_for_request(
+    *, request: SubjectRequest, match_id, lock: bool = False
+) -> RequestSubjectMatch:
+    """A match of this request (fetched with `request_get_for_user`); 404 for any other id,
+    another request's or another organisation's alike."""
+    queryset = RequestSubjectMatch.objects.filter(request=request)
+    if lock:
+        queryset = queryset.select_for_update()
+    try:
+        match = queryset.filter(pk=int(match_id)).first()
+    except (TypeError, ValueError):
+        match = None
+    if match is None:
+        raise Http404
+    return match

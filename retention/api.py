@@ -49,7 +49,7 @@ from retention.models import (
     Suppression,
 )
 from retention.services.records import MAX_EXTERNAL_ID, records_import
-from retention.services.rights import processing_check, suppression_hash
+from retention.services.rights import processing_check, suppression_hashes
 
 MAX_SUBJECTS_PER_CALL = 500
 
@@ -206,8 +206,13 @@ UPSERT_RESULT = inline_serializer(
 )
 
 
+def _answer(name: str, value) -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True, status_codes=["200"])
+
+
 class SubjectUpsertView(StoreView):
     @extend_schema(
+        operation_id="store_subjects_upsert",
         request=PolymorphicProxySerializer(
             "SubjectUpsert",
             serializers=[SubjectDoc, SubjectDoc(many=True)],
@@ -225,7 +230,19 @@ class SubjectUpsertView(StoreView):
                     },
                 },
                 request_only=True,
-            )
+            ),
+            _answer(
+                "Stored",
+                {
+                    "subjects_created": 1,
+                    "subjects_updated": 0,
+                    "records_created": 0,
+                    "records_updated": 0,
+                    "disclosures_created": 0,
+                    "records_skipped_erased": 0,
+                    "invalid": [],
+                },
+            ),
         ],
         responses={
             200: OpenApiResponse(UPSERT_RESULT, description="Every subject was stored."),
@@ -286,18 +303,27 @@ def _purpose(request, organisation) -> Purpose:
 
 class ProcessingCheckView(StoreView):
     @extend_schema(
+        operation_id="store_processing_check",
         parameters=[
             OpenApiParameter("subject", str, required=True, description="your external id"),
             OpenApiParameter("purpose", str, required=True, description="purpose key"),
         ],
         responses={
-            200: inline_serializer(
-                "ProcessingAnswer",
-                {"allowed": serializers.BooleanField(), "reason": serializers.CharField()},
+            200: OpenApiResponse(
+                inline_serializer(
+                    "ProcessingAnswer",
+                    {"allowed": serializers.BooleanField(), "reason": serializers.CharField()},
+                ),
+                description="Whether you may, and why: `allowed`, or why not (`no_data`, "
+                "`marketing_objection`, `objection`, `consent_withdrawn`, `restricted`).",
             ),
             **ERRORS,
             **UNKNOWN_PURPOSE,
         },
+        examples=[
+            _answer("Allowed", {"allowed": True, "reason": "allowed"}),
+            _answer("The person objected", {"allowed": False, "reason": "marketing_objection"}),
+        ],
         summary="May this subject's data be processed for this purpose?",
     )
     def get(self, request):
@@ -311,28 +337,48 @@ class ProcessingCheckView(StoreView):
 
 
 class AudiencePagination(CursorPagination):
+    """A cursor over a large audience that changes while it is read: no subject is skipped
+    or repeated. The envelope shares `next`, `previous` and `results` with the staff queue's
+    page-number pages (which add `count`)."""
+
     page_size = 500
     ordering = "pk"
 
+    def get_paginated_response_schema(self, schema):
+        envelope = super().get_paginated_response_schema(schema)
+        url = "https://dsr.example.se/api/v1/store/marketing-audience?purpose=newsletter&cursor="
+        envelope["properties"]["next"]["example"] = f"{url}cD0xMDQy"
+        envelope["properties"]["previous"]["example"] = None
+        return envelope
+
+
+class AudienceEntrySerializer(serializers.Serializer):
+    subject = serializers.CharField(help_text="your external id")
+    email = serializers.ListField(child=serializers.CharField())
+    phone = serializers.ListField(child=serializers.CharField())
+
 
 class MarketingAudienceView(StoreView):
+    pagination_class = AudiencePagination
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("purpose", str, required=True),
-            OpenApiParameter("cursor", str, description="from `next` of the previous page"),
-        ],
+        operation_id="store_marketing_audience",
+        parameters=[OpenApiParameter("purpose", str, required=True, description="purpose key")],
         responses={
-            200: inline_serializer(
-                "MarketingAudience",
-                {
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": serializers.ListField(child=serializers.DictField()),
-                },
+            200: OpenApiResponse(
+                AudienceEntrySerializer(many=True),
+                description="One page of the audience, 500 a page; follow `next` (a cursor) "
+                "until it is null.",
             ),
             **ERRORS,
             **UNKNOWN_PURPOSE,
         },
+        examples=[
+            _answer(
+                "A customer with an e-mail address",
+                {"subject": "crm-1042", "email": ["anna.andersson@example.se"], "phone": []},
+            )
+        ],
         summary="Subjects who may receive marketing for a purpose (suppressed never included)",
     )
     def get(self, request):
@@ -349,7 +395,7 @@ class MarketingAudienceView(StoreView):
             .filter(Exists(usable))
             .exclude(Exists(stopped))
         )
-        paginator = AudiencePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(subjects, request, view=self)
         contacts: dict[int, list[tuple[str, str]]] = {}
         for subject_id, kind, value in SubjectIdentifier.objects.filter(
@@ -364,7 +410,7 @@ class MarketingAudienceView(StoreView):
         results = []
         for subject in page:
             mine = contacts.get(subject.pk, [])
-            if any(suppression_hash(kind=k, value=v) in suppressed for k, v in mine):
+            if any(h in suppressed for h in suppression_hashes(mine)):
                 continue
             results.append(
                 {

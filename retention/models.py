@@ -16,6 +16,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from retention.keyring import STORED_MAX_LENGTH
+
 
 class Organisation(models.Model):
     slug = models.SlugField(unique=True, max_length=50)
@@ -37,6 +39,14 @@ class Organisation(models.Model):
         max_length=2, choices=[("sv", "Svenska"), ("en", "English")], default="sv"
     )
     time_zone = models.CharField(max_length=64, default="Europe/Stockholm")
+    # The last day of the financial year (räkenskapsår), "MM-DD": bookkeeping rules count
+    # from the end of the calendar year in which the financial year ended (Bokföringslagen
+    # 7 kap. 2 §). 12-31 when the policy states none.
+    financial_year_end = models.CharField(max_length=5, default="12-31")
+    # What `check_policies` found in the policy file that the organisation should fix (each
+    # {"code", "entry", "line", "params"}); errors stop a file from loading, so these are the
+    # warnings ("policy gaps"), shown on the staff retention page.
+    policy_gaps = models.JSONField(default=list, blank=True)
     # The policy file as loaded: kept whole so pages and reports can quote it.
     policy = models.JSONField(default=dict)
     policy_sha256 = models.CharField(max_length=64, blank=True)
@@ -144,6 +154,9 @@ class RetentionRule(models.Model):
     period_unit = models.CharField(max_length=10, choices=Unit.choices, blank=True)
     start_event = models.CharField(max_length=20, choices=StartEvent.choices)
     end_of_calendar_year = models.BooleanField(default=False)
+    # The period counts from the end of the calendar year in which the financial year of the
+    # event ended (Bokföringslagen 7 kap. 2 §; `Organisation.financial_year_end`).
+    end_of_financial_year = models.BooleanField(default=False)
     action = models.CharField(max_length=10, choices=Action.choices)
     anonymise_fields = models.JSONField(default=list, blank=True)
     # A rule with `fields` covers only those data keys, outlasting `overrides`.
@@ -399,6 +412,30 @@ class AuditEntry(models.Model):
         raise PermissionError("The audit trail is append-only.")
 
 
+class AuditCheck(models.Model):
+    """One check of the whole audit chain (`retention.audit.audit_check_run`, daily from beat).
+
+    The staff pages show the latest; they never walk the chain themselves. `head_id`
+    and `head_hash` are the chain's head at the time, also exported outside the
+    database (`AUDIT_HEADS_FILE`), so a rewritten trail can be told from the real one.
+    """
+
+    checked_at = models.DateTimeField()
+    ok = models.BooleanField()
+    entries_checked = models.PositiveBigIntegerField(default=0)
+    first_broken_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    head_id = models.BigIntegerField(null=True, blank=True)
+    head_hash = models.CharField(max_length=64, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["-checked_at"], name="audit_check_latest")]
+
+    def __str__(self) -> str:
+        return f"audit check {self.pk} ({'ok' if self.ok else 'broken'})"
+
+
 class LegalHold(models.Model):
     """Records under a hold are never swept or erased.
 
@@ -464,8 +501,15 @@ class SweepRun(models.Model):
     expected = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     chunks_pending = models.PositiveIntegerField(default=0)
-    # {rule_key: {"deleted": n, "anonymised": n, "restricted": n, "reduced": n}}
+    # Moved on by every batch; a running sweep whose heartbeat is older than
+    # SWEEP_LEASE_SECONDS lost a chunk (worker killed, Redis emptied, database restarted):
+    # `sweeps_resume` enqueues its unfinished chunks again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # {rule_key: {"deleted": n, "anonymised": n, "restricted": n, "reduced": n}}, and
+    # "_subjects_deleted": subjects deleted with their last record
     counts = models.JSONField(default=dict)
+    # Policy errors met: [{"code": "no_keep_until", "rule": key, "overriding_rule": key,
+    # "records": n, "record_ids": [...]}] (records the sweep could not reduce: no end date)
     errors = models.JSONField(default=list)
 
     class Meta:
@@ -480,6 +524,10 @@ class SweepRun(models.Model):
         return {k: v for k, v in self.counts.items() if not k.startswith("_")}
 
     @property
+    def subjects_deleted(self) -> int:
+        return self.counts.get("_subjects_deleted", 0)
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:
             return None
@@ -490,8 +538,9 @@ class Suppression(models.Model):
     """A person who must not receive direct marketing, kept as a keyed hash.
 
     The hash (HMAC-SHA256 of the normalised e-mail or phone number under a
-    key derived from SECRET_KEY) survives the erasure of the person's data and
-    cannot be turned back into the address.
+    key of the `suppression` keyring, stored as ``kid$hex``: `retention.keyring`)
+    survives the erasure of the person's data and cannot be turned back into
+    the address.
     """
 
     class Kind(models.TextChoices):
@@ -502,7 +551,7 @@ class Suppression(models.Model):
         Organisation, on_delete=models.CASCADE, related_name="suppressions"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    value_hash = models.CharField(max_length=64)
+    value_hash = models.CharField(max_length=STORED_MAX_LENGTH)
     reason = models.CharField(max_length=40)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -572,7 +621,7 @@ class ErasureTombstone(models.Model):
     """What remains of an erased subject, so a later import cannot bring the data back.
 
     Written when an erasure job completes, one per erased subject: keyed hashes
-    (HMAC-SHA256 under a key derived from SECRET_KEY, like `Suppression`) of the
+    (HMAC-SHA256 under a key of the `tombstone` keyring, ``kid$hex``) of the
     identifiers the importer matches on (the external id, e-mail addresses,
     personnummer, customer numbers; normalised as on import), the time of the
     erasure and the job. No identifier is kept in clear. `category_ids` names
@@ -584,7 +633,7 @@ class ErasureTombstone(models.Model):
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="erasure_tombstones"
     )
-    identifier_hashes = ArrayField(models.CharField(max_length=64))
+    identifier_hashes = ArrayField(models.CharField(max_length=STORED_MAX_LENGTH))
     category_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     erased_at = models.DateTimeField()
     job = models.ForeignKey(

@@ -32,6 +32,16 @@ def sweep_chunk(run_id: int, chunk: list, index: int):
     )
 
 
+@shared_task
+def sweeps_resume():
+    """Beat, every minute: enqueue again the chunks of sweeps that stopped making progress."""
+    from retention.services.sweeps import sweeps_stalled
+
+    for run_id, chunks in sweeps_stalled():
+        for index, chunk in chunks:
+            sweep_chunk.delay(run_id, chunk, index)
+
+
 def _worker_id() -> str:
     import os
     import socket
@@ -68,3 +78,11 @@ def jobs_reclaim():
 
     for job_id in jobs_reclaimable():
         job_run.delay(job_id)
+
+
+@shared_task
+def audit_check():
+    """Beat, daily (AUDIT_CHECK_SCHEDULE): check the audit chain, export its head."""
+    from retention.audit import audit_check_run
+
+    return audit_check_run().pk

@@ -28,6 +28,17 @@ def pytest_configure(config):
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def _redis_breakers_closed():
+    """Every test starts with every Redis circuit breaker closed (requests_app.breaker): one
+    test's stopped Redis does not make the next one skip its calls."""
+    from requests_app.breaker import breakers_reset
+
+    breakers_reset()
+    yield
+    breakers_reset()
+
+
 @pytest.fixture
 def organisations(db):
     """The five organisations, loaded from their policy files."""
@@ -107,14 +118,23 @@ def worker_database_url() -> str:
     return f"postgres://{auth}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(redis_url: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
-    """A real Celery worker process on the test database, ready when this returns."""
+def start_worker(
+    redis_url: str,
+    *extra: str,
+    env: dict | None = None,
+    loglevel: str = "WARNING",
+    log: Path | None = None,
+) -> subprocess.Popen:
+    """A real Celery worker process on the test database, ready when this returns.
+
+    `log`: a file that gets everything the worker writes (stdout and stderr)."""
     env = {
         **os.environ,
         "REDIS_URL": redis_url,
         "DATABASE_URL": worker_database_url(),
         **(env or {}),
     }
+    output = log.open("ab") if log is not None else None
     proc = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -126,14 +146,18 @@ def start_worker(redis_url: str, *extra: str, env: dict | None = None) -> subpro
             "--pool",
             "solo",
             "--loglevel",
-            "WARNING",
+            loglevel,
             "--without-mingle",
             "--without-gossip",
             *extra,
         ],
         cwd=BASE_DIR,
         env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
+    if output is not None:
+        output.close()  # the child has its own copy
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(timeout=0.5):
         if proc.poll() is not None:

@@ -2,20 +2,22 @@
 
 `RequestCreateSerializer` checks the structure (types, known fields) and
 documents the body; the rules themselves are the request forms'
-(`requests_app.forms`), which the view fills from the JSON, so the browser and
+(`requests_app.public.forms`), which the view fills from the JSON, so the browser and
 the API validate identically, with the same translated messages.
 """
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from requests_app import choices
-from requests_app.forms import CORRECTION_MAX, MAX_CORRECTIONS, TEXT_MAX
 from requests_app.models import DataPackage, Language, RequestEvent, RequestKind, RequestStatus
+from requests_app.public.forms import CORRECTION_MAX, MAX_CORRECTIONS, TEXT_MAX
+from retention.identifiers import normalise_email
 
 # The type-specific fields each type accepts (all others are refused).
 TYPE_FIELDS = {
@@ -109,7 +111,8 @@ class RequestCreateSerializer(serializers.Serializer):
         child=serializers.CharField(),
         required=False,
         help_text="objection: legitimate-interest purpose keys; "
-        "consent_withdrawal: consent-based purpose keys.",
+        "consent_withdrawal: consent-based purpose keys, or `all` (at least one; an "
+        "organisation with no consent-based purpose refuses the withdrawal with 400).",
     )
     grounds = serializers.CharField(
         required=False,
@@ -163,6 +166,22 @@ class VerifySerializer(serializers.Serializer):
         error_messages={"invalid": _("The code has 6 digits.")},
         help_text="The 6-digit code from the e-mail.",
     )
+
+
+class ResendSerializer(serializers.Serializer):
+    email = serializers.CharField(
+        max_length=254,
+        help_text="The e-mail address given in the request. The answer is the same whether "
+        "it matches or not; only a match sends a code.",
+    )
+
+    def validate_email(self, value: str) -> str:
+        try:
+            return normalise_email(value)
+        except DjangoValidationError:
+            raise serializers.ValidationError(
+                _("Enter a valid e-mail address, like name@example.com.")
+            ) from None
 
 
 class TokenSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from requests_app.api import views
+from requests_app.api import public as views
 
 app_name = "requests_api"
 

@@ -22,7 +22,12 @@ def public_url(path: str) -> str:
 
 
 def email_send(*, request: SubjectRequest, template: str, context: dict | None = None) -> None:
-    """Render the triple in the request's language and send it to the request's address."""
+    """Render the triple in the request's language and send it to the request's address.
+
+    An anonymised request has no address left: nothing is sent.
+    """
+    if not request.email:
+        return
     email_send_to(
         to=request.email,
         language=request.language,

@@ -28,10 +28,17 @@ The flow (README, "Fulfilment"):
   (Art. 7(3)) are honoured as soon as the e-mail address is verified, without
   staff (`fulfilment_on_verified` -> `fulfilment_honour`): a withdrawal must
   be as easy as giving consent, and a marketing objection is absolute. Only
-  subjects matched by the verified address are acted on automatically; a
-  request that also matched subjects by an unproven identifier (personnummer,
-  customer number), or that also objects to other purposes, then waits for
-  staff, who approve the rest.
+  subjects matched by the verified address are acted on automatically. A
+  request in which the person also typed a personnummer or customer number,
+  or that also objects to other purposes, then waits for staff, who approve
+  the rest: whether a typed identifier matched anyone never shows in what the
+  person sees (no oracle).
+* Whose data: every step takes its subjects from
+  `match_selectors.request_subject_ids` (included and proven), nothing else.
+* Legal holds win: a held record is restricted instead of erased or changed
+  (`retention.services.rights`), and the reply says some data is kept under a
+  legal hold. An accepted correction to a held or Art. 18-restricted record is
+  recorded (`CorrectionDecision.withheld`), not applied, and the reply says why.
 * Art. 19: after an erasure, rectification or restriction that changed
   anything, every recipient the changed data was disclosed to gets one
   e-mail per change (`RecipientNotification`, unique per request, recipient
@@ -59,27 +66,30 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from requests_app.choices import RESTRICTION_GROUNDS, localized_name
-from requests_app.fulfilment_selectors import Names, erasure_result_groups, last_day
 from requests_app.models import (
     CorrectionDecision,
     DataPackage,
     Fulfilment,
-    MatchMethod,
     ObjectionDecision,
     RecipientNotification,
     RequestKind,
     RequestStatus,
-    RequestSubjectMatch,
     RestrictionLift,
     SubjectRequest,
 )
 from requests_app.permissions import Action, permission_require
+from requests_app.selectors.fulfilment import Names, erasure_result_groups, last_day
+from requests_app.selectors.matching import request_subject_ids, request_subject_ids_marked
 from requests_app.services.emails import email_send, email_send_to, public_url
 from requests_app.services.outbox import outbox_enqueue, outbox_message_claim, outbox_message_done
-from requests_app.services.staff import InvalidTransition, StaffActionError
-from requests_app.services.staff import _close as request_close
-from requests_app.services.staff import _notify as request_notify
-from requests_app.services.staff import _set_status as request_status_set
+from requests_app.services.packages import package_retry, package_start
+from requests_app.services.workflow import (
+    InvalidTransition,
+    StaffActionError,
+    request_close,
+    request_notify,
+    status_set,
+)
 from retention.audit import log_action
 from retention.field_labels import field_label
 from retention.models import (
@@ -92,8 +102,8 @@ from retention.models import (
     Record,
     RecordStoreJob,
 )
-from retention.services.erasure import erasure_job_create, plan_counts
-from retention.services.jobs import job_approve, job_retry
+from retention.services.erasure import erasure_job_approve, erasure_job_create, plan_counts
+from retention.services.jobs import job_retry
 from retention.services.rights import (
     marketing_objection,
     processing_stop,
@@ -151,13 +161,6 @@ def _fulfilment_for(request: SubjectRequest) -> Fulfilment:
     return fulfilment
 
 
-def _subject_ids(request: SubjectRequest, *, proven_only: bool = False) -> list[int]:
-    matches = RequestSubjectMatch.objects.filter(request=request)
-    if proven_only:
-        matches = matches.filter(method=MatchMethod.EMAIL)
-    return sorted(set(matches.values_list("subject_id", flat=True)))
-
-
 def _require(request: SubjectRequest, *, kinds, statuses, action: str) -> None:
     if request.kind not in kinds or request.status not in statuses:
         raise InvalidTransition(
@@ -180,8 +183,6 @@ def fulfilment_start(*, request_id: int, outbox_message_id: int | None = None) -
         outbox_message_complete(outbox_message_id=outbox_message_id)  # deleted: nothing to do
         return False
     if kind in (K.ACCESS, K.PORTABILITY):
-        from requests_app.services.packages import package_start
-
         package_start(request_id=request_id, outbox_message_id=outbox_message_id)
         return True
     with transaction.atomic():
@@ -205,7 +206,7 @@ def fulfilment_start(*, request_id: int, outbox_message_id: int | None = None) -
 def _start_erasure(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -> None:
     """Plan the erasure of the matched subjects (the chosen categories, or all)."""
     categories = (request.details or {}).get("categories") or None
-    subject_ids = _subject_ids(request)
+    subject_ids = request_subject_ids(request=request)
     job = erasure_job_create(
         organisation=request.organisation,
         subject_ids=subject_ids,
@@ -237,7 +238,7 @@ def _start_restriction(request: SubjectRequest, fulfilment: Fulfilment, now: dt.
     ground = details.get("ground", "")
     code = f"art18_{ground}" if ground in RESTRICTION_GROUND_CODES else "art18"
     categories = details.get("categories") or None
-    subject_ids = _subject_ids(request)
+    subject_ids = request_subject_ids(request=request)
     records = _records(request, subject_ids).filter(restricted_at__isnull=True)
     if categories:
         records = records.filter(category__key__in=categories)
@@ -261,33 +262,46 @@ def _start_restriction(request: SubjectRequest, fulfilment: Fulfilment, now: dt.
 
 
 def _start_rectification(request: SubjectRequest, fulfilment: Fulfilment, now) -> None:
-    """Apply the accepted corrections and store the supplementary statement."""
+    """Apply the accepted corrections and store the supplementary statement.
+
+    A correction into a record that is restricted under Art. 18 or kept under a
+    legal hold is not applied: it stays recorded on its decision (`withheld`)
+    and the reply says why.
+    """
     details = request.details or {}
-    subject_ids = _subject_ids(request)
+    subject_ids = request_subject_ids(request=request)
     accepted = list(
         CorrectionDecision.objects.filter(request=request, accepted=True, record__isnull=False)
     )
     existing = _records(request, subject_ids).filter(pk__in=[d.record_id for d in accepted])
     existing_ids = set(existing.values_list("pk", flat=True))
-    applied = [d for d in accepted if d.record_id in existing_ids]
-    categories = sorted(set(existing.values_list("category__key", flat=True)))
-    disclosures = _affected_disclosures(request, subject_ids, existing, loose_categories=categories)
+    wanted = [d for d in accepted if d.record_id in existing_ids]
     statement = (details.get("statement") or "").strip()
-    updated = 0
-    if subject_ids and (applied or statement):
-        updated = rectification_apply(
+    result = {"records": 0, "withheld": {}}
+    if subject_ids and (wanted or statement):
+        result = rectification_apply(
             organisation=request.organisation,
             subject_ids=subject_ids,
             corrections=[
-                {"record": d.record_id, "field": d.field, "value": d.value} for d in applied
+                {"record": d.record_id, "field": d.field, "value": d.value} for d in wanted
             ],
             statement=statement,
             reference=request.reference,
         )
+    withheld = result["withheld"]
+    applied = [d for d in wanted if d.record_id not in withheld]
+    for reason in set(withheld.values()):
+        CorrectionDecision.objects.filter(
+            pk__in=[d.pk for d in wanted if withheld.get(d.record_id) == reason]
+        ).update(withheld=reason)
     CorrectionDecision.objects.filter(pk__in=[d.pk for d in applied]).update(applied_at=now)
+    changed = _records(request, subject_ids).filter(pk__in=[d.record_id for d in applied])
+    categories = sorted(set(changed.values_list("category__key", flat=True)))
+    disclosures = _affected_disclosures(request, subject_ids, changed, loose_categories=categories)
     fulfilment.outcome["rectification"] = {
         "applied": len(applied),
-        "records": updated,
+        "withheld": len(wanted) - len(applied),
+        "records": result["records"],
         "statement": bool(statement and subject_ids),
         "subjects": len(subject_ids),
     }
@@ -299,7 +313,7 @@ def _start_rectification(request: SubjectRequest, fulfilment: Fulfilment, now) -
 def _start_objection(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -> None:
     """Direct marketing (if not honoured yet) and the purposes without compelling grounds."""
     details = request.details or {}
-    subject_ids = _subject_ids(request)
+    subject_ids = request_subject_ids(request=request)
     remaining = _not_yet_honoured(fulfilment, subject_ids)
     if details.get("direct_marketing") and (remaining or not fulfilment.honoured_at):
         _honour_marketing(request, fulfilment, remaining)
@@ -310,7 +324,7 @@ def _start_objection(request: SubjectRequest, fulfilment: Fulfilment, now: dt.da
         ).values_list("purpose__key", flat=True)
     )
     stop = [k for k in purposes if k not in overriding]
-    counts = {"restricted": 0, "erased": 0}
+    counts = {"restricted": 0, "erased": 0, "held": 0}
     if stop:
         records = _records(request, subject_ids).filter(purpose__key__in=stop)
         disclosures = _affected_disclosures(request, subject_ids, records, loose_categories=[])
@@ -327,13 +341,14 @@ def _start_objection(request: SubjectRequest, fulfilment: Fulfilment, now: dt.da
         "stopped": stop,
         "continued": sorted(overriding),
         "restricted": counts["restricted"],
+        "held": counts.get("held", 0),
         "subjects": len(subject_ids),
     }
     _finish(request, fulfilment, now)
 
 
 def _start_consent_withdrawal(request: SubjectRequest, fulfilment: Fulfilment, now) -> None:
-    remaining = _not_yet_honoured(fulfilment, _subject_ids(request))
+    remaining = _not_yet_honoured(fulfilment, request_subject_ids(request=request))
     if remaining or not fulfilment.honoured_at:
         _honour_consent(request, fulfilment, remaining)
     _finish(request, fulfilment, now)
@@ -377,7 +392,8 @@ def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) 
 
     Acts on the subjects matched by the verified e-mail address (and, for
     marketing, blocks that address and the phone number given). The request
-    is completed unless staff still have something to decide.
+    is completed unless staff still have something to decide: a typed
+    personnummer or customer number, or objections to other purposes.
     """
     with transaction.atomic():
         message, done = outbox_message_claim(outbox_message_id)
@@ -396,17 +412,19 @@ def fulfilment_honour(*, request_id: int, outbox_message_id: int | None = None) 
             outbox_message_done(message)
             return False
         now = timezone.now()
-        proven = _subject_ids(request, proven_only=True)
+        proven = request_subject_ids(request=request)  # at verification: the e-mail's matches
         if request.kind == K.OBJECTION:
             _honour_marketing(request, fulfilment, proven)
         else:
             _honour_consent(request, fulfilment, proven)
         fulfilment.honoured_at = now
-        # Staff must still act on subjects matched by an unproven identifier, and on
-        # objections to purposes other than direct marketing.
-        unproven = set(_subject_ids(request)) - set(proven)
+        # Staff must still look at what the person typed (a personnummer or customer number
+        # proves nothing, and may point at someone else), and at objections to purposes other
+        # than direct marketing. What the person typed decides, never whether it matched
+        # anyone: the person's status and timing must not tell whether the number exists.
+        typed = bool(request.personnummer or request.customer_number)
         other_purposes = request.kind == K.OBJECTION and (request.details or {}).get("purposes")
-        staff_needed = bool(unproven) or bool(other_purposes)
+        staff_needed = typed or bool(other_purposes)
         _log(
             request,
             "requests.request.honoured",
@@ -436,10 +454,13 @@ def _honour_marketing(request: SubjectRequest, fulfilment: Fulfilment, subject_i
         reference=request.reference,
     )
     previous = fulfilment.outcome.get("marketing") or {}
-    fulfilment.outcome["marketing"] = {"erased": previous.get("erased", 0) + counts["erased"]}
+    fulfilment.outcome["marketing"] = {
+        "erased": previous.get("erased", 0) + counts["erased"],
+        "held": previous.get("held", 0) + counts["held"],
+    }
     _honoured(fulfilment, subject_ids)
     if counts["erased"]:
-        _recipients_notify(request, Change.ERASURE, disclosures)
+        _recipients_notify(request, Change.ERASURE, _of_erased_records(disclosures))
 
 
 def _honour_consent(request: SubjectRequest, fulfilment: Fulfilment, subject_ids) -> None:
@@ -464,10 +485,21 @@ def _honour_consent(request: SubjectRequest, fulfilment: Fulfilment, subject_ids
     fulfilment.outcome["consent"] = {
         "purposes": keys,
         "erased": previous.get("erased", 0) + counts["erased"],
+        "held": previous.get("held", 0) + counts["held"],
     }
     _honoured(fulfilment, subject_ids)
     if counts["erased"]:
-        _recipients_notify(request, Change.ERASURE, disclosures)
+        _recipients_notify(request, Change.ERASURE, _of_erased_records(disclosures))
+
+
+def _of_erased_records(disclosures: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Only the disclosures of records that were erased (a held record is kept, linked)."""
+    ids = [i for found in disclosures.values() for i in found]
+    kept = set(
+        Disclosure.objects.filter(pk__in=ids, record__isnull=False).values_list("pk", flat=True)
+    )
+    erased = {k: [i for i in found if i not in kept] for k, found in disclosures.items()}
+    return {k: found for k, found in erased.items() if found}
 
 
 # --- Erasure: plan approval and completion ---------------------------------------------------
@@ -490,7 +522,8 @@ def erasure_plan_approve(*, request: SubjectRequest, actor) -> RecordStoreJob:
                 _("The erasure plan is not ready yet. Reload the page in a moment."),
                 code="no_plan",
             )
-        job = job_approve(
+        # The tombstones that block re-import are written here, in this transaction.
+        job = erasure_job_approve(
             job=RecordStoreJob.objects.defer("plan").get(pk=fulfilment.job_id), user=actor
         )
         if job.state != RecordStoreJob.State.APPROVED:
@@ -500,7 +533,7 @@ def erasure_plan_approve(*, request: SubjectRequest, actor) -> RecordStoreJob:
         fulfilment.plan_approved_at = now
         fulfilment.save(update_fields=["plan_approved_by", "plan_approved_at"])
         message = outbox_enqueue(task_name=ERASURE_RUN_TASK, payload={"job_id": job.pk})
-        request_status_set(request, S.FULFILLING, now)
+        status_set(request=request, status=S.FULFILLING, now=now)
         _log(
             request,
             "requests.erasure.plan_approved",
@@ -532,6 +565,22 @@ def erasure_job_finished(*, job: RecordStoreJob) -> None:
     outcome = fulfilment.outcome.setdefault("erasure", {})
     outcome["groups"] = erasure_result_groups(job_id=job.pk)
     outcome["result"] = dict(job.result)
+    # Records that arrived after planning and were erased with the plan: their recipients too.
+    late = ((job.params or {}).get("late") or {}).get("disclosures") or {}
+    disclosures = dict(outcome.get("disclosures") or {})
+    for recipient_id, ids in late.items():
+        disclosures[recipient_id] = sorted({*disclosures.get(recipient_id, []), *ids})
+    # Records moved to someone else after planning were left alone: not this person's change.
+    moved = (job.params or {}).get("moved") or []
+    if moved:
+        theirs = set(
+            Disclosure.objects.filter(
+                pk__in=[i for ids in disclosures.values() for i in ids], record_id__in=moved
+            ).values_list("pk", flat=True)
+        )
+        disclosures = {k: [i for i in ids if i not in theirs] for k, ids in disclosures.items()}
+        disclosures = {k: ids for k, ids in disclosures.items() if ids}
+    outcome["disclosures"] = disclosures
     if job.result.get("deleted", 0) + job.result.get("reduced", 0):
         _recipients_notify(request, Change.ERASURE, outcome.get("disclosures") or {})
     _finish(request, fulfilment, timezone.now())
@@ -552,8 +601,6 @@ def fulfilment_retry(*, request: SubjectRequest, actor) -> RecordStoreJob | Data
     `nothing_failed`) when nothing failed.
     """
     if request.kind in (K.ACCESS, K.PORTABILITY):
-        from requests_app.services.packages import package_retry
-
         return package_retry(request=request, actor=actor)
     permission_require(
         user=actor, action=Action.RETRY_FULFILMENT, organisation_id=request.organisation_id
@@ -564,7 +611,7 @@ def fulfilment_retry(*, request: SubjectRequest, actor) -> RecordStoreJob | Data
         job = None
         if fulfilment is not None and fulfilment.job_id is not None:
             job = (
-                RecordStoreJob.objects.select_for_update()
+                RecordStoreJob.objects.select_for_update(of=("self",))
                 .select_related("organisation")
                 .defer("plan")
                 .get(pk=fulfilment.job_id)
@@ -610,15 +657,16 @@ def _finish(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datetime) -
     fulfilment.save()
     if request.status not in FINISHABLE:
         return
+    previous = request.status
     resolution = request_close(
-        request, actor=None, outcome=S.COMPLETED, now=now, text=reply_text(request=request)
+        request=request, actor=None, outcome=S.COMPLETED, now=now, text=reply_text(request=request)
     )
     _log(
         request,
         "requests.request.completed",
-        {"from": request._previous_status, "on_time": resolution.on_time, "fulfilment": True},
+        {"from": previous, "on_time": resolution.on_time, "fulfilment": True},
     )
-    request_notify(request, "request_completed")
+    request_notify(request=request, template="request_completed")
 
 
 def reply_text(*, request: SubjectRequest) -> str:
@@ -637,7 +685,7 @@ def reply_context(*, request: SubjectRequest) -> dict:
     names = Names.of(request.organisation_id)
     tz = request.organisation.time_zone
     context: dict = {"request": request, "kind": request.kind}
-    context["no_subject"] = not RequestSubjectMatch.objects.filter(request=request).exists()
+    context["no_subject"] = not request_subject_ids(request=request)
     if "erasure" in outcome:
         context["erasure"] = _erasure_reply(outcome["erasure"], names, tz)
     if "restriction" in outcome:
@@ -655,6 +703,10 @@ def reply_context(*, request: SubjectRequest) -> dict:
             "purposes": [names.purposes.get(k, k) for k in outcome["consent"]["purposes"]],
             "erased": outcome["consent"]["erased"],
         }
+    # Records a legal hold kept from being erased: restricted instead (no detail of the hold).
+    context["held"] = sum(
+        (outcome.get(part) or {}).get("held", 0) for part in ("marketing", "consent", "objection")
+    )
     if "objection" in outcome:
         decisions = {
             d.purpose.key: d
@@ -678,6 +730,16 @@ def reply_context(*, request: SubjectRequest) -> dict:
                 corrections[d.index]
                 for d in decisions
                 if d.applied_at and d.index < len(corrections)
+            ],
+            "restricted": [
+                corrections[d.index]
+                for d in decisions
+                if d.withheld == "restricted" and d.index < len(corrections)
+            ],
+            "held": [
+                corrections[d.index]
+                for d in decisions
+                if d.withheld == "legal_hold" and d.index < len(corrections)
             ],
             "rejected": [
                 {**corrections[d.index], "reason": d.reason}
@@ -984,7 +1046,7 @@ def correction_decide(
         if accepted:
             record_id, _sep, field = (target or "").partition(":")
             record = (
-                _records(request, _subject_ids(request))
+                _records(request, request_subject_ids(request=request))
                 .select_related("category")
                 .filter(pk=int(record_id) if record_id.isdigit() else 0)
                 .first()
@@ -1155,7 +1217,9 @@ def restriction_lift_carry_out(*, request_id: int, outbox_message_id: int | None
         request = lift.request
         lift.records = restriction_lift(
             organisation=request.organisation,
-            subject_ids=_subject_ids(request),
+            # Only this request's own reference leaves the records: an undo, so it covers
+            # every subject the request ever marked.
+            subject_ids=request_subject_ids_marked(request=request),
             reference=request.reference,
             user=lift.requested_by,
         )

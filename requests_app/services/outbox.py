@@ -27,13 +27,14 @@ import os
 import threading
 from functools import partial
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, CharField, F, Value, When
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from portal.celery import app as celery_app
+from requests_app.breaker import breaker_for
 from requests_app.models import OutboxMessage, SubjectRequest
 
 logger = logging.getLogger(__name__)
@@ -104,11 +105,26 @@ def outbox_message_finish(outbox_message_id: int | None) -> None:
 
 
 def _relay_after_commit(message: OutboxMessage) -> None:
-    """Publish the message just committed: one publish and one UPDATE, no transaction."""
+    """Publish the message just committed: one publish and one UPDATE, no transaction.
+
+    While the broker's circuit breaker is open (a publish timed out or failed
+    a moment ago) nothing is tried: the message stays in the database and the
+    relay publishes it, so a frozen Redis does not hold up the request.
+    """
+    breaker = breaker_for(celery_app.conf.broker_url)
+    if not breaker.allow():
+        _publish_failed(message, "BrokerUnavailable (circuit open)", timezone.now())
+        return
     try:
-        _publish([message], _broker_connection(), timezone.now())
+        sent = _publish([message], _broker_connection(), timezone.now())
     except Exception as exc:  # never fail the request that was just stored
+        breaker.failed(exc)
         logger.warning("outbox relay after commit failed (%s)", type(exc).__name__)
+        return
+    if sent:
+        breaker.succeeded()
+    else:
+        breaker.failed(RuntimeError(message.last_error))
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -243,7 +259,15 @@ def _broker_connection():
     if cached is not None and cached[0] == key:
         return cached[1]
     _broker_connection_drop()
-    connection = celery_app.connection_for_write()
+    # Short timeouts (REDIS_TIMEOUT) for this connection only: the workers' own broker
+    # connections keep Celery's settings (their BRPOP waits longer than a request may).
+    connection = celery_app.connection_for_write(
+        connect_timeout=settings.REDIS_TIMEOUT,
+        transport_options={
+            "socket_connect_timeout": settings.REDIS_TIMEOUT,
+            "socket_timeout": settings.REDIS_TIMEOUT,
+        },
+    )
     _local.broker = (key, connection)
     return connection
 
@@ -275,18 +299,22 @@ def _publish(messages: list[OutboxMessage], connection, now) -> int:
             _send(message, connection)
         except Exception as exc:
             _broker_connection_drop()
-            message.attempts += 1
-            message.last_error = type(exc).__name__[:200]
-            message.available_at = now + _backoff(message.attempts)
-            message.save(update_fields=["attempts", "last_error", "available_at"])
-            logger.warning(
-                "outbox message %s not published (%s); attempt %s, will retry",
-                message.pk,
-                message.last_error,
-                message.attempts,
-            )
+            _publish_failed(message, type(exc).__name__, now)
             break
         message.dispatched_at = now
         message.save(update_fields=["dispatched_at"])
         sent += 1
     return sent
+
+
+def _publish_failed(message: OutboxMessage, error: str, now) -> None:
+    message.attempts += 1
+    message.last_error = error[:200]
+    message.available_at = now + _backoff(message.attempts)
+    message.save(update_fields=["attempts", "last_error", "available_at"])
+    logger.warning(
+        "outbox message %s not published (%s); attempt %s, will retry",
+        message.pk,
+        message.last_error,
+        message.attempts,
+    )

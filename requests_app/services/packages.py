@@ -18,7 +18,8 @@ The life of a package (`DataPackage`, one per request):
    (`portability-v1.schema.json`) or CSV. The package is then `ready`.
 3. Staff review it (`package_staff_open`, audited) and release it
    (`package_release`, approver); or the organisation releases automatically
-   (`OrganisationSettings.auto_release_packages`). Release completes the
+   (`OrganisationSettings.auto_release_packages`), but only when the verified
+   e-mail address proved every included subject. Release completes the
    request (Art. 12(3): the reply is the data made available) and e-mails the
    person that their data is ready, how to download it and until when.
 4. `package_download`: the person, in a session that proved the e-mail
@@ -62,17 +63,17 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from requests_app.encryption import DecryptionError, EncryptedReader, EncryptedWriter
+from requests_app.labels import field_label, period_in_words, value_text
 from requests_app.models import (
     OPEN_STATUSES,
     DataPackage,
     OrganisationSettings,
-    RequestEvent,
     RequestKind,
     RequestStatus,
-    RequestSubjectMatch,
     SubjectRequest,
 )
 from requests_app.permissions import Action, permission_require
+from requests_app.selectors.matching import request_proven_by_email_only, request_subject_ids
 from requests_app.services.emails import email_send, public_url
 from requests_app.services.outbox import (
     outbox_enqueue,
@@ -80,10 +81,16 @@ from requests_app.services.outbox import (
     outbox_message_finish,
     outbox_request_claim,
 )
-from requests_app.services.staff import InvalidTransition, StaffActionError, _close
+from requests_app.services.workflow import (
+    InvalidTransition,
+    StaffActionError,
+    request_close,
+    status_set,
+)
 from retention.audit import log_action
 from retention.models import AuditEntry, Record
 from retention.services import exports
+from retention.services.policies import request_retention_period
 
 READY_EMAIL_TASK = "requests_app.tasks.package_ready_email"
 BUILD_TASK = "requests_app.tasks.package_build"
@@ -138,14 +145,6 @@ def _audit(
         object_type="subject_request",
         object_id=request.pk,
         data={"package_id": package.pk, **(data or {})},
-    )
-
-
-def _set_status(request: SubjectRequest, status: str, now: dt.datetime) -> None:
-    request.status = status
-    request.save(update_fields=["status", "updated_at"])
-    RequestEvent.objects.create(
-        request=request, kind=RequestEvent.Kind.STATUS, created_at=now, data={"status": status}
     )
 
 
@@ -223,7 +222,7 @@ def package_start(*, request_id: int, outbox_message_id: int | None = None) -> D
                 request=request, kind=request.kind, format=_format_for(request), created_at=now
             )
             if request.status == RequestStatus.APPROVED:
-                _set_status(request, RequestStatus.FULFILLING, now)
+                status_set(request=request, status=RequestStatus.FULFILLING, now=now)
             _audit(
                 package,
                 request,
@@ -277,13 +276,8 @@ def package_build(*, package_id: int) -> DataPackage | None:
             build_attempts=F("build_attempts") + 1, build_started_at=timezone.now()
         )
         request = package.request
-        subject_ids = sorted(
-            set(
-                RequestSubjectMatch.objects.filter(request=request).values_list(
-                    "subject_id", flat=True
-                )
-            )
-        )
+        # Only the included subjects whose identity was proven (`match_selectors`).
+        subject_ids = request_subject_ids(request=request)
         directory = Path(settings.PACKAGE_DIR)
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -364,6 +358,9 @@ def _package_built(
         if (
             auto_release_enabled(package.request.organisation_id)
             and package.request.status == RequestStatus.FULFILLING
+            # Only when the verified e-mail proved every included subject: a subject proven
+            # by a staff identity check goes out after an approver looked at the package.
+            and request_proven_by_email_only(request=package.request)
         ):
             # If the request changed meanwhile, the package waits for staff.
             with contextlib.suppress(StaffActionError):
@@ -415,6 +412,57 @@ def _overview(request: SubjectRequest, subject_ids: list[int]) -> dict:
         "reference": request.reference,
         **overview,
         "scope": {"categories": list(categories or [])},
+        "requests": _own_requests(request),
+    }
+
+
+def _own_requests(request: SubjectRequest) -> dict:
+    """The person's other requests to the organisation: personal data too (Art. 15).
+
+    Matched by the verified e-mail address of this request, and only requests
+    whose address was verified (someone who proved control of the same
+    address): never a request another person filed with another address.
+    Anonymised requests hold no address and are not found. In the active
+    language, with how long they are kept (Art. 15(1)(d)).
+    """
+    unit, amount = request_retention_period(organisation=request.organisation)
+    others = (
+        SubjectRequest.objects.filter(
+            organisation_id=request.organisation_id,
+            email=request.email,
+            verified_at__isnull=False,
+            anonymised_at__isnull=True,
+        )
+        .exclude(pk=request.pk)
+        .exclude(email="")
+        .select_related("resolution")
+        .order_by("received_at", "id")
+    )
+    items = []
+    for other in others:
+        resolution = getattr(other, "resolution", None)
+        items.append(
+            {
+                "reference": other.reference,
+                "kind": other.kind,
+                "kind_text": str(other.get_kind_display()),
+                "received_at": timezone.localtime(other.received_at).isoformat(),
+                "due_date": other.due_date.isoformat(),
+                "status": other.status,
+                "status_text": str(other.get_status_display()),
+                "closed_at": timezone.localtime(resolution.decided_at).isoformat()
+                if resolution
+                else None,
+            }
+        )
+    return {
+        "retention": _(
+            "We keep your requests to us for %(period)s after they are closed, to be able to "
+            "show how we answered them; after that only statistics without your personal data "
+            "remain."
+        )
+        % {"period": period_in_words(unit, amount)},
+        "items": items,
     }
 
 
@@ -464,27 +512,36 @@ def _write_access(writer, request: SubjectRequest, subject_ids: list[int]) -> di
     }
 
 
+# The access CSV: the portability columns (keys, for machines), then what they mean for a
+# person in the request's language: the category's and purpose's names and the field's label.
+ACCESS_CSV_COLUMNS = [
+    *exports.PORTABILITY_CSV_COLUMNS,
+    "category_name",
+    "purpose_name",
+    "field_label",
+]
+
+
 def _write_csv(out: _Utf8, request, subject_ids, head) -> None:
     writer = csv.writer(out)
-    writer.writerow(exports.PORTABILITY_CSV_COLUMNS)
+    writer.writerow(ACCESS_CSV_COLUMNS)
     for category in head["categories"]:
         records = (
             {**r, "category": category["key"]}
             for r in _records(request, subject_ids, category["key"])
         )
-        writer.writerows(exports.portability_csv_rows(records))
-
-
-def _display(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, int | float):
-        return formats.localize(value)
-    return json.dumps(value, ensure_ascii=False)
+        purposes = {p["key"]: p["name"] for p in category["purposes"]}
+        names = category["field_labels"]
+        for row in exports.portability_csv_rows(records):
+            _key, purpose, _source, _collected, field, _value = row
+            writer.writerow(
+                [
+                    *row,
+                    exports.csv_cell(category["name"]),
+                    exports.csv_cell(purposes.get(purpose, purpose)),
+                    exports.csv_cell(names.get(field) or field_label(field)),
+                ]
+            )
 
 
 def _write_report(member, request: SubjectRequest, head: dict, subject_ids: list[int]) -> None:
@@ -510,6 +567,17 @@ def _write_report(member, request: SubjectRequest, head: dict, subject_ids: list
             "request": request,
             "organisation": request.organisation,
             "generated_at": timezone.now(),
+            "own_requests": [
+                {
+                    **item,
+                    "received": dt.datetime.fromisoformat(item["received_at"]),
+                    "due": dt.date.fromisoformat(item["due_date"]),
+                    "closed": dt.datetime.fromisoformat(item["closed_at"])
+                    if item["closed_at"]
+                    else None,
+                }
+                for item in head["requests"]["items"]
+            ],
             "landing_url": public_url(
                 reverse("requests_public:landing", kwargs={"org_slug": request.organisation.slug})
             ),
@@ -520,6 +588,7 @@ def _write_report(member, request: SubjectRequest, head: dict, subject_ids: list
     for i in range(1, len(parts), 2):
         category = categories[int(parts[i])]
         purposes = {p["key"]: p["name"] for p in category["purposes"]}
+        names = category["field_labels"]
         batch = []
         for record in _records(request, subject_ids, category["key"]):
             batch.append(
@@ -528,7 +597,10 @@ def _write_report(member, request: SubjectRequest, head: dict, subject_ids: list
                     "purpose": purposes.get(record["purpose"], record["purpose"]),
                     "source": str(sources.get(record["source"], record["source"])),
                     "restricted": record["restricted"],
-                    "fields": [(k, _display(v)) for k, v in sorted(record["data"].items())],
+                    "fields": [
+                        (names.get(k) or field_label(k), value_text(v))
+                        for k, v in sorted(record["data"].items())
+                    ],
                 }
             )
             if len(batch) >= RENDER_BATCH:
@@ -648,7 +720,9 @@ def _release(package: DataPackage, *, actor) -> DataPackage:
             "Your data is ready. Download it from the page of your request until %(until)s, "
             "after confirming your e-mail address with a new code."
         ) % {"until": until}
-    resolution = _close(request, actor=actor, outcome=RequestStatus.COMPLETED, now=now, text=reply)
+    resolution = request_close(
+        request=request, actor=actor, outcome=RequestStatus.COMPLETED, now=now, text=reply
+    )
     actor_kind = AuditEntry.ActorKind.STAFF if actor else AuditEntry.ActorKind.SYSTEM
     actor_id = actor.pk if actor else None
     _audit(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -22,6 +21,7 @@ from requests_app.models import (
     SubjectRequest,
     VerificationCode,
 )
+from requests_app.services.emails import email_send
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_message_done,
@@ -67,7 +67,7 @@ def request_submit(
 
     All three are written in one transaction, so a request is never stored
     without the message that e-mails the person their code. Input must come
-    from a validated form (`requests_app.forms`).
+    from a validated form (`requests_app.public.forms`).
     """
     if kind not in RequestKind.values:
         raise ValueError(f"unknown request kind {kind!r}")
@@ -112,19 +112,15 @@ def request_submit(
     raise RuntimeError("could not draw a unique reference")
 
 
-def _local_date(value: dt.datetime, organisation: Organisation) -> dt.date:
-    return value.astimezone(ZoneInfo(organisation.time_zone)).date()
-
-
 def request_due_date_compute(*, request: SubjectRequest, today: dt.date | None = None) -> dt.date:
     """The due date that applies now: original or extended, pushed by the pauses."""
     org = request.organisation
-    today = today or _local_date(timezone.now(), org)
+    today = today or deadlines.local_today(org.time_zone)
     base = request.extended_due_date or request.original_due_date
     pauses = [
         deadlines.Pause(
-            started=_local_date(p.started_at, org),
-            ended=_local_date(p.ended_at, org) if p.ended_at else None,
+            started=deadlines.local_date(p.started_at, org.time_zone),
+            ended=deadlines.local_date(p.ended_at, org.time_zone) if p.ended_at else None,
         )
         for p in request.pauses.all()
     ]
@@ -144,13 +140,17 @@ def request_extend(
         if request.extended_due_date is not None:
             raise deadlines.ExtensionError("already_extended", "the request was already extended")
         now = timezone.now()
-        today = _local_date(now, request.organisation)
+        today = deadlines.local_date(now, request.organisation.time_zone)
         # The limit to tell the person is the current due date, pauses included.
         unextended_due = request_due_date_compute(request=request, today=today)
-        deadlines.extension_check(
-            original_due=unextended_due, today=today, months=months, reason=reason
+        # Art. 12(3): 1 + `months` months from receipt, not from the (moved) original due date.
+        request.extended_due_date = deadlines.extension_check(
+            received=deadlines.received_date(request.received_at, request.organisation.time_zone),
+            original_due=unextended_due,
+            today=today,
+            months=months,
+            reason=reason,
         )
-        request.extended_due_date = deadlines.extended_due_date(request.original_due_date, months)
         request.extension_reason = reason.strip()
         request.extended_at = now
         request.due_date = request_due_date_compute(request=request, today=today)
@@ -292,7 +292,6 @@ def requests_purge_unverified(*, now: dt.datetime | None = None, batch_size: int
 
 def extension_notice_send(*, request_id: int, outbox_message_id: int) -> bool:
     """Tell the person about an extension and its reason (the Celery task calls this)."""
-    from requests_app.services.emails import email_send
 
     with transaction.atomic():
         message, request = outbox_request_claim(outbox_message_id, request_id)

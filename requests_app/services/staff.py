@@ -15,7 +15,8 @@ Allowed transitions:
 
     new, in_progress    --ask_info-->   awaiting_subject --answer--> in_progress
     new                 --assign-->     in_progress
-    new, in_progress    --approve-->    approved  (enqueues the fulfilment job)
+    new, in_progress    --approve-->    approved  (enqueues the fulfilment job; refused
+        while an included match is unproven: `identity_unproven`)
     new, in_progress, awaiting_subject --refuse--> refused
     new, in_progress, approved, fulfilling --complete--> completed
         (not erasure, restriction, access or portability: they complete themselves
@@ -24,9 +25,6 @@ Allowed transitions:
 """
 
 from __future__ import annotations
-
-import datetime as dt
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -40,14 +38,23 @@ from requests_app.models import (
     IdentityMethod,
     InformationRequest,
     InternalNote,
+    ProofMethod,
     RefusalReason,
     RequestApproval,
-    RequestEvent,
     RequestResolution,
     RequestStatus,
+    RequestSubjectMatch,
     SubjectRequest,
 )
-from requests_app.permissions import Action, permission_require, user_can
+from requests_app.permissions import (
+    Action,
+    match_get_for_request,
+    permission_require,
+    user_can,
+)
+from requests_app.selectors.matching import request_matches_unproven
+from requests_app.services.emails import email_send, public_url
+from requests_app.services.fulfilment import fulfilment_approval_check, fulfilment_completion_check
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_message_done,
@@ -56,13 +63,21 @@ from requests_app.services.outbox import (
 from requests_app.services.requests import (
     request_clock_pause,
     request_clock_resume,
-    request_due_date_compute,
     request_extend,
+)
+
+# The errors every staff action raises (defined with the life cycle they guard).
+from requests_app.services.workflow import InvalidTransition as InvalidTransition
+from requests_app.services.workflow import (
+    StaffActionError,
+    request_close,
+    request_notify,
+    status_require,
+    status_set,
 )
 from retention.audit import log_action
 from retention.models import AuditEntry
 
-NOTIFY_TASK = "requests_app.tasks.staff_notify"
 FULFILMENT_TASK = "requests_app.tasks.fulfilment_start"
 
 S = RequestStatus
@@ -77,34 +92,10 @@ CANCELLABLE = (S.NEW, S.IN_PROGRESS, S.AWAITING_SUBJECT, S.APPROVED)
 NOTABLE = (*EXTENDABLE, S.COMPLETED, S.REFUSED, S.CANCELLED)
 
 
-class StaffActionError(Exception):
-    """An action the rules do not allow; `message` is translated and safe to show."""
-
-    code = "not_allowed"
-
-    def __init__(self, message: str, *, code: str | None = None):
-        self.message = str(message)
-        if code:
-            self.code = code
-        super().__init__(self.message)
-
-
-class InvalidTransition(StaffActionError):
-    code = "invalid_transition"
-
-
 def _locked(request: SubjectRequest) -> SubjectRequest:
-    return (
-        SubjectRequest.objects.select_for_update().select_related("organisation").get(pk=request.pk)
-    )
-
-
-def _require_status(request: SubjectRequest, allowed, action: str) -> None:
-    if request.status not in allowed:
-        raise InvalidTransition(
-            _("This request is “%(status)s”: “%(action)s” is not possible in that state.")
-            % {"status": request.get_status_display(), "action": action}
-        )
+    # of=self: lock the request, not the joined organisation (see verification_send).
+    rows = SubjectRequest.objects.select_for_update(of=("self",)).select_related("organisation")
+    return rows.get(pk=request.pk)
 
 
 def _audit(request: SubjectRequest, actor, action: str, data: dict | None = None) -> None:
@@ -116,52 +107,6 @@ def _audit(request: SubjectRequest, actor, action: str, data: dict | None = None
         object_type="subject_request",
         object_id=request.pk,
         data=data or {},
-    )
-
-
-def _set_status(request: SubjectRequest, status: str, now: dt.datetime) -> None:
-    previous = request.status
-    request.status = status
-    request.save(update_fields=["status", "updated_at"])
-    RequestEvent.objects.create(
-        request=request, kind=RequestEvent.Kind.STATUS, created_at=now, data={"status": status}
-    )
-    request._previous_status = previous
-
-
-def _notify(request: SubjectRequest, template: str) -> None:
-    outbox_enqueue(task_name=NOTIFY_TASK, payload={"request_id": request.pk, "template": template})
-
-
-def _today(request: SubjectRequest, now: dt.datetime) -> dt.date:
-    return now.astimezone(ZoneInfo(request.organisation.time_zone)).date()
-
-
-def _close(
-    request: SubjectRequest,
-    *,
-    actor,
-    outcome: str,
-    now: dt.datetime,
-    reasons: list[str] | None = None,
-    text: str = "",
-) -> RequestResolution:
-    """End an open pause, move to the final state and record the resolution."""
-    request.pauses.filter(ended_at__isnull=True).update(ended_at=now)
-    today = _today(request, now)
-    due = request_due_date_compute(request=request, today=today)
-    if due != request.due_date:
-        request.due_date = due
-        request.save(update_fields=["due_date", "updated_at"])
-    _set_status(request, outcome, now)
-    return RequestResolution.objects.create(
-        request=request,
-        outcome=outcome,
-        reasons=reasons or [],
-        text=text,
-        decided_by=actor,
-        decided_at=now,
-        on_time=today <= due,
     )
 
 
@@ -178,12 +123,12 @@ def request_assign(*, request: SubjectRequest, actor, assignee) -> SubjectReques
         )
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, ASSIGNABLE, pgettext("staff action", "assign"))
+        status_require(request, ASSIGNABLE, pgettext("staff action", "assign"))
         now = timezone.now()
         request.assignee = assignee
         request.save(update_fields=["assignee", "updated_at"])
         if request.status == S.NEW:
-            _set_status(request, S.IN_PROGRESS, now)
+            status_set(request=request, status=S.IN_PROGRESS, now=now)
         _audit(request, actor, "requests.request.assigned", {"assignee_id": assignee.pk})
     return request
 
@@ -192,7 +137,7 @@ def request_unassign(*, request: SubjectRequest, actor) -> SubjectRequest:
     permission_require(user=actor, action=Action.ASSIGN, organisation_id=request.organisation_id)
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, ASSIGNABLE, pgettext("staff action", "unassign"))
+        status_require(request, ASSIGNABLE, pgettext("staff action", "unassign"))
         if request.assignee_id is None:
             raise StaffActionError(_("The request is not assigned to anyone."), code="unassigned")
         previous = request.assignee_id
@@ -209,7 +154,7 @@ def request_note_add(*, request: SubjectRequest, actor, body: str) -> InternalNo
         raise StaffActionError(_("A note cannot be empty."), code="empty")
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, NOTABLE, pgettext("staff action", "add a note"))
+        status_require(request, NOTABLE, pgettext("staff action", "add a note"))
         note = InternalNote.objects.create(
             request=request, author=actor, body=body[:5000], created_at=timezone.now()
         )
@@ -228,15 +173,15 @@ def request_information_ask(*, request: SubjectRequest, actor, question: str) ->
         raise StaffActionError(_("Write the question to the person."), code="empty")
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, ASKABLE, pgettext("staff action", "ask the person"))
+        status_require(request, ASKABLE, pgettext("staff action", "ask the person"))
         now = timezone.now()
         asked = InformationRequest.objects.create(
             request=request, question=question[:2000], asked_by=actor, asked_at=now
         )
         request_clock_pause(request=request, reason="information requested", actor_id=actor.pk)
-        _set_status(request, S.AWAITING_SUBJECT, now)
+        status_set(request=request, status=S.AWAITING_SUBJECT, now=now)
         _audit(request, actor, "requests.information.requested", {"question_id": asked.pk})
-        _notify(request, "information_requested")
+        request_notify(request=request, template="information_requested")
     return asked
 
 
@@ -247,7 +192,7 @@ def request_information_answer(*, request: SubjectRequest, answer: str) -> Infor
         raise StaffActionError(_("Write your answer."), code="empty")
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, (S.AWAITING_SUBJECT,), pgettext("staff action", "answer"))
+        status_require(request, (S.AWAITING_SUBJECT,), pgettext("staff action", "answer"))
         asked = request.questions.filter(answered_at__isnull=True).order_by("-asked_at").first()
         now = timezone.now()
         if asked is not None:
@@ -256,15 +201,20 @@ def request_information_answer(*, request: SubjectRequest, answer: str) -> Infor
             asked.save(update_fields=["answer", "answered_at"])
         request_clock_resume(request=request)
         request.refresh_from_db(fields=["due_date"])
-        _set_status(request, S.IN_PROGRESS, now)
+        status_set(request=request, status=S.IN_PROGRESS, now=now)
         _audit(request, None, "requests.information.answered", {"question_id": asked and asked.pk})
     return asked
 
 
 def request_identity_confirm(
-    *, request: SubjectRequest, actor, method: str, note: str = ""
+    *, request: SubjectRequest, actor, method: str, note: str = "", match_id=None
 ) -> IdentityCheck:
-    """Record that staff confirmed the person's identity by another means, and how."""
+    """Record that staff confirmed the identity of one matched subject by another means, and how.
+
+    The check proves that match (`proven_by = identity_check`): from then on the
+    request may act on that subject's data. A check proves only the subject it
+    names; without a match of this request it is refused.
+    """
     permission_require(
         user=actor, action=Action.VERIFY_IDENTITY, organisation_id=request.organisation_id
     )
@@ -275,18 +225,84 @@ def request_identity_confirm(
         raise StaffActionError(_("Describe how the identity was confirmed."), code="note")
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, IDENTITY_CHECKABLE, pgettext("staff action", "confirm identity"))
+        status_require(request, IDENTITY_CHECKABLE, pgettext("staff action", "confirm identity"))
+        match = (
+            RequestSubjectMatch.objects.select_for_update()
+            .filter(request=request, pk=_int_or_none(match_id))
+            .first()
+        )
+        if match is None:
+            raise StaffActionError(
+                _("Choose the matched subject whose identity was confirmed."), code="match"
+            )
         check = IdentityCheck.objects.create(
             request=request,
+            match=match,
             method=method,
             note=note[:500],
             checked_by=actor,
             checked_at=timezone.now(),
         )
+        if match.proven_by == ProofMethod.NONE:
+            match.proven_by = ProofMethod.IDENTITY_CHECK
+            match.save(update_fields=["proven_by"])
         _audit(
-            request, actor, "requests.identity.confirmed", {"check_id": check.pk, "method": method}
+            request,
+            actor,
+            "requests.identity.confirmed",
+            {
+                "check_id": check.pk,
+                "method": method,
+                "match_id": match.pk,
+                "subject_id": match.subject_id,
+            },
         )
     return check
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _match_set_included(
+    *, request: SubjectRequest, actor, match_id, included: bool
+) -> RequestSubjectMatch:
+    permission_require(
+        user=actor, action=Action.VERIFY_IDENTITY, organisation_id=request.organisation_id
+    )
+    with transaction.atomic():
+        request = _locked(request)
+        status_require(
+            request,
+            IDENTITY_CHECKABLE,
+            pgettext("staff action", "include a match")
+            if included
+            else pgettext("staff action", "exclude a match"),
+        )
+        match = match_get_for_request(request=request, match_id=match_id, lock=True)
+        if match.included != included:
+            match.included = included
+            match.save(update_fields=["included"])
+        _audit(
+            request,
+            actor,
+            "requests.match.included" if included else "requests.match.excluded",
+            {"match_id": match.pk, "subject_id": match.subject_id},
+        )
+    return match
+
+
+def match_include(*, request: SubjectRequest, actor, match_id) -> RequestSubjectMatch:
+    """Include a matched subject again (it must still be proven before it is acted on)."""
+    return _match_set_included(request=request, actor=actor, match_id=match_id, included=True)
+
+
+def match_exclude(*, request: SubjectRequest, actor, match_id) -> RequestSubjectMatch:
+    """Exclude a matched subject: nothing the request does includes or changes its data."""
+    return _match_set_included(request=request, actor=actor, match_id=match_id, included=False)
 
 
 # --- Decisions ------------------------------------------------------------------
@@ -299,7 +315,7 @@ def request_deadline_extend(
     permission_require(user=actor, action=Action.EXTEND, organisation_id=request.organisation_id)
     with transaction.atomic():
         locked = _locked(request)
-        _require_status(locked, EXTENDABLE, pgettext("staff action", "extend"))
+        status_require(locked, EXTENDABLE, pgettext("staff action", "extend"))
         try:
             # Audit entry and the e-mail telling the person why: in request_extend.
             return request_extend(request=locked, months=months, reason=reason, actor_id=actor.pk)
@@ -331,19 +347,36 @@ def request_refuse(
         )
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, REFUSABLE, pgettext("staff action", "refuse"))
+        status_require(request, REFUSABLE, pgettext("staff action", "refuse"))
         now = timezone.now()
-        resolution = _close(
-            request, actor=actor, outcome=S.REFUSED, now=now, reasons=reasons, text=text
+        previous = request.status
+        resolution = request_close(
+            request=request, actor=actor, outcome=S.REFUSED, now=now, reasons=reasons, text=text
         )
         _audit(
             request,
             actor,
             "requests.request.refused",
-            {"reasons": reasons, "from": request._previous_status, "on_time": resolution.on_time},
+            {"reasons": reasons, "from": previous, "on_time": resolution.on_time},
         )
-        _notify(request, "request_refused")
+        request_notify(request=request, template="request_refused")
     return resolution
+
+
+def identities_proven_require(request: SubjectRequest) -> None:
+    """Approval refuses while an included match is unproven, and says what to do next."""
+    unproven = request_matches_unproven(request=request)
+    if unproven:
+        raise StaffActionError(
+            _(
+                "The identity of the matched data subject %(subjects)s is not proven: the "
+                "verified e-mail address did not match it, and a typed personnummer or customer "
+                "number is no proof. Record an identity check for that subject, exclude the "
+                "match, or refuse the request with the reason “Identity could not be confirmed”."
+            )
+            % {"subjects": ", ".join(str(m.subject_id) for m in unproven)},
+            code="identity_unproven",
+        )
 
 
 def request_approve(*, request: SubjectRequest, actor) -> RequestApproval:
@@ -351,12 +384,12 @@ def request_approve(*, request: SubjectRequest, actor) -> RequestApproval:
     permission_require(user=actor, action=Action.APPROVE, organisation_id=request.organisation_id)
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, APPROVABLE, pgettext("staff action", "approve"))
-        from requests_app.services.fulfilment import fulfilment_approval_check
+        status_require(request, APPROVABLE, pgettext("staff action", "approve"))
+        identities_proven_require(request)
 
         fulfilment_approval_check(request=request)  # e.g. every correction decided
         now = timezone.now()
-        _set_status(request, S.APPROVED, now)
+        status_set(request=request, status=S.APPROVED, now=now)
         message = outbox_enqueue(task_name=FULFILMENT_TASK, payload={"request_id": request.pk})
         approval = RequestApproval.objects.create(
             request=request, approved_by=actor, approved_at=now, outbox_message_id=message.pk
@@ -367,7 +400,7 @@ def request_approve(*, request: SubjectRequest, actor) -> RequestApproval:
             "requests.request.approved",
             {"kind": request.kind, "outbox_message_id": message.pk},
         )
-        _notify(request, "request_approved")
+        request_notify(request=request, template="request_approved")
     return approval
 
 
@@ -379,21 +412,21 @@ def request_complete(*, request: SubjectRequest, actor, reply: str) -> RequestRe
         raise StaffActionError(_("Write the reply to the person."), code="text")
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, COMPLETABLE, pgettext("staff action", "complete"))
-        from requests_app.services.fulfilment import fulfilment_completion_check
+        status_require(request, COMPLETABLE, pgettext("staff action", "complete"))
 
         # Erasure, restriction, access and portability complete themselves once carried out.
         fulfilment_completion_check(request=request)
-        resolution = _close(
-            request, actor=actor, outcome=S.COMPLETED, now=timezone.now(), text=reply
+        previous = request.status
+        resolution = request_close(
+            request=request, actor=actor, outcome=S.COMPLETED, now=timezone.now(), text=reply
         )
         _audit(
             request,
             actor,
             "requests.request.completed",
-            {"from": request._previous_status, "on_time": resolution.on_time},
+            {"from": previous, "on_time": resolution.on_time},
         )
-        _notify(request, "request_completed")
+        request_notify(request=request, template="request_completed")
     return resolution
 
 
@@ -402,16 +435,17 @@ def request_cancel(*, request: SubjectRequest, actor, note: str = "") -> Request
     permission_require(user=actor, action=Action.CANCEL, organisation_id=request.organisation_id)
     with transaction.atomic():
         request = _locked(request)
-        _require_status(request, CANCELLABLE, pgettext("staff action", "cancel"))
-        resolution = _close(
-            request,
+        status_require(request, CANCELLABLE, pgettext("staff action", "cancel"))
+        previous = request.status
+        resolution = request_close(
+            request=request,
             actor=actor,
             outcome=S.CANCELLED,
             now=timezone.now(),
             text=(note or "").strip(),
         )
-        _audit(request, actor, "requests.request.cancelled", {"from": request._previous_status})
-        _notify(request, "request_cancelled")
+        _audit(request, actor, "requests.request.cancelled", {"from": previous})
+        request_notify(request=request, template="request_cancelled")
     return resolution
 
 
@@ -448,8 +482,6 @@ NOTIFY_TEMPLATES = {
 
 def staff_notification_send(*, request_id: int, template: str, outbox_message_id: int) -> bool:
     """E-mail the person about a change, in their language; a repeat of a message sends nothing."""
-    from requests_app.services.emails import email_send, public_url
-
     if template not in NOTIFY_TEMPLATES:
         raise ValueError(f"unknown notification {template!r}")
     with transaction.atomic():

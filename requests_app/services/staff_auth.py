@@ -1,21 +1,49 @@
 """Staff sign-in: password, then a TOTP code (django-otp), with lockouts; and API tokens.
 
-Failed passwords and failed codes count against the pair (account name, client
-IP) in the cache (Redis, shared by every web process). After
-`STAFF_LOGIN_MAX_FAILURES` failures the pair is locked for
-`STAFF_LOGIN_COOLOFF_SECONDS`; the answer is the same whether or not the
+Failed passwords and codes are counted in the cache (Redis, shared by every
+web process) three ways, each within `STAFF_LOGIN_COOLOFF_SECONDS`:
+
+- per (account name, client address): at `STAFF_LOGIN_MAX_FAILURES` that
+  address waits out the cool-off for that account (429);
+- per client address, any account: at `STAFF_LOGIN_IP_MAX_FAILURES` that
+  address waits out the cool-off for every account (password spraying);
+- per account, any address: at `STAFF_LOGIN_ACCOUNT_MAX_FAILURES` the account
+  is *guarded* for the cool-off (renewed by each further failure). A guarded
+  account's sign-in asks for both factors before it answers: the password
+  step always moves on to the code step, a wrong password is reported only
+  after the code, as one failure, and no code is checked after a wrong
+  password. Its owner, with the right password and a current code, signs in
+  as usual; a guesser learns nothing from a password alone and would need the
+  current TOTP code in the same attempt (about 3 in 10^6).
+
+Why a guard and not a per-account lockout or delay: whatever a stranger's
+failures can switch on, a stranger can keep switched on, so any lockout or
+back-off of the account itself would let anyone keep its owner out (five wrong
+passwords used to do that behind a proxy). The per-address limits stop one
+machine; the guard makes guessing from many machines useless; neither makes
+the owner wait. django-otp's own back-off of a device after wrong codes can
+only be triggered by someone who already has the password.
+
+The client address is `requests_app.ratelimit.client_ip` (X-Forwarded-For
+only from `TRUSTED_PROXIES`). The answers are the same whether or not the
 account exists, and an unknown account name is counted like a known one.
-Cache keys hold an HMAC of the name and IP, never the values.
+Cache keys hold an HMAC of the name and address, never the values.
+
+Without the counters (Redis frozen or down) sign-in fails closed
+(`LoginUnavailable`, answered 503 "try again in a minute"): with no count of
+failures, nothing would stop a guesser. Each call has `REDIS_TIMEOUT` and goes
+through the server's circuit breaker, so a frozen Redis costs one short wait.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-import hmac
 import io
 import secrets
 
+import redis
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
@@ -23,8 +51,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from requests_app.breaker import breaker_for
 from requests_app.models import StaffApiToken
 from retention.audit import log_action
+from retention.keyring import hmac_digest
 from retention.models import AuditEntry
 
 _PREFIX = "staff-login"
@@ -37,39 +67,101 @@ class LoginLocked(Exception):
         super().__init__(f"locked; retry after {self.retry_after}s")
 
 
-def _key(kind: str, username: str, ip: str) -> str:
-    value = f"{(username or '').strip().lower()}|{ip}"
-    digest = hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+class LoginUnavailable(LoginLocked):
+    """The failure counters cannot be reached: sign-in and re-authentication wait (503)."""
+
+    def __init__(self):
+        super().__init__(max(30, int(settings.REDIS_BREAKER_SECONDS)))
+
+
+@contextlib.contextmanager
+def _counters():
+    """Calls to the counters' Redis, through its breaker; `LoginUnavailable` when it is out."""
+    breaker = breaker_for(settings.REDIS_URL)
+    if not breaker.allow():
+        raise LoginUnavailable
+    try:
+        yield
+    except redis.RedisError as exc:
+        breaker.failed(exc)
+        raise LoginUnavailable from exc
+    breaker.succeeded()
+
+
+def _name(username: str) -> str:
+    return (username or "").strip().lower()
+
+
+def _key(kind: str, *parts: str) -> str:
+    digest = hmac_digest(purpose="token", message=f"staff-login:{'|'.join(parts)}")
     return f"{_PREFIX}:{kind}:{digest[:32]}"
 
 
+def _pair(username: str, ip: str) -> tuple[str, str]:
+    return _name(username), ip
+
+
 def login_lock_check(*, username: str, ip: str) -> None:
-    """Raise `LoginLocked` while the (account, IP) pair cools off."""
-    until = cache.get(_key("lock", username, ip))
-    if until is not None:
-        left = int(until - timezone.now().timestamp())
-        if left > 0:
-            raise LoginLocked(left)
+    """Raise `LoginLocked` while the (account, address) pair or the address cools off."""
+    keys = [_key("lock", *_pair(username, ip)), _key("ip-lock", ip)]
+    now = timezone.now().timestamp()
+    with _counters():
+        found = cache.get_many(keys)
+    left = [int(until - now) for until in found.values() if until is not None]
+    if left and max(left) > 0:
+        raise LoginLocked(max(left))
+
+
+def login_guarded(*, username: str) -> bool:
+    """Whether the account asks for both factors before answering (see the module doc)."""
+    with _counters():
+        return cache.get(_key("guard", _name(username))) is not None
+
+
+def _count(key: str, timeout: int) -> int:
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=timeout)
+        return 1
 
 
 def login_failure_record(*, username: str, ip: str) -> None:
-    """Count one failed password or code; lock the pair at the limit."""
+    """Count one failed password or code per pair, address and account; lock or guard."""
+    with _counters():
+        _failure_count(username=username, ip=ip)
+
+
+def _failure_count(*, username: str, ip: str) -> None:
     cooloff = settings.STAFF_LOGIN_COOLOFF_SECONDS
-    key = _key("fail", username, ip)
-    cache.add(key, 0, timeout=cooloff)
-    try:
-        failures = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=cooloff)
-        failures = 1
+    until = timezone.now().timestamp() + cooloff
+    pair = _pair(username, ip)
+    failures = _count(_key("fail", *pair), cooloff)
     if failures >= settings.STAFF_LOGIN_MAX_FAILURES:
-        cache.set(_key("lock", username, ip), timezone.now().timestamp() + cooloff, cooloff)
-        cache.delete(key)
+        cache.set(_key("lock", *pair), until, cooloff)
+        cache.delete(_key("fail", *pair))
         log_action(action="staff.login.locked", data={"failures": failures})
+    address_failures = _count(_key("ip-fail", ip), cooloff)
+    if address_failures >= settings.STAFF_LOGIN_IP_MAX_FAILURES:
+        cache.set(_key("ip-lock", ip), until, cooloff)
+        cache.delete(_key("ip-fail", ip))
+        log_action(action="staff.login.address_locked", data={"failures": address_failures})
+    account_failures = _count(_key("account-fail", _name(username)), cooloff)
+    if account_failures >= settings.STAFF_LOGIN_ACCOUNT_MAX_FAILURES:
+        guard = _key("guard", _name(username))
+        if cache.get(guard) is None:
+            log_action(action="staff.login.guarded", data={"failures": account_failures})
+        cache.set(guard, until, cooloff)
 
 
 def login_failures_clear(*, username: str, ip: str) -> None:
-    cache.delete_many([_key("fail", username, ip), _key("lock", username, ip)])
+    """After a sign-in with both factors: the pair starts again (the guard cools off alone).
+
+    Best effort: the sign-in succeeded, and counters left behind expire with the cool-off.
+    """
+    with contextlib.suppress(LoginUnavailable), _counters():
+        cache.delete_many([_key("fail", *_pair(username, ip)), _key("lock", *_pair(username, ip))])
 
 
 def staff_password_check(*, request, username: str, password: str, ip: str):

@@ -29,7 +29,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
-from requests_app.fulfilment_selectors import failed_fulfilment
+from requests_app.deadlines import local_today
 from requests_app.models import (
     OPEN_STATUSES,
     Fulfilment,
@@ -39,8 +39,8 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.permissions import ROLE_RANK
+from requests_app.selectors.fulfilment import failed_fulfilment
 from requests_app.services.emails import public_url
-from requests_app.staff_selectors import local_today
 from retention.audit import log_action
 from retention.models import StaffMembership
 

@@ -1,14 +1,15 @@
 """Secrets that open a request's status: single-use e-mail links and API bearer tokens.
 
-Only an HMAC (keyed with SECRET_KEY) of a token is stored. A link token is
-exchanged once for a browser session (the status page then needs no secret in
-its URL); an API token is short-lived and bound to one request.
+Only an HMAC of a token is stored (``kid$hex``, the `token` keyring of
+`retention.keyring`, not SECRET_KEY); a token is looked up under every key
+of the keyring, so it outlives a key rotation. A link token is exchanged once
+for a browser session (the status page then needs no secret in its URL); an
+API token is short-lived and bound to one request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 
@@ -16,12 +17,17 @@ from django.conf import settings
 from django.utils import timezone
 
 from requests_app.models import StatusToken, SubjectRequest
+from retention.keyring import hmac_candidates, hmac_sign
 
 
 def token_hmac(token: str) -> str:
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"status-token:{token}".encode(), hashlib.sha256
-    ).hexdigest()
+    """The stored form of a new token, under the signing key."""
+    return hmac_sign(purpose="token", message=f"status-token:{token}")
+
+
+def token_hmac_candidates(token: str) -> list[str]:
+    """The stored forms of `token` under every key of the keyring."""
+    return hmac_candidates(purpose="token", message=f"status-token:{token}")
 
 
 def _ttl(kind: str) -> dt.timedelta:
@@ -59,7 +65,7 @@ def status_token_exchange(*, request: SubjectRequest, token: str) -> bool:
     claimed = StatusToken.objects.filter(
         request=request,
         kind=StatusToken.Kind.LINK,
-        token_hmac=token_hmac(token),
+        token_hmac__in=token_hmac_candidates(token),
         used_at__isnull=True,
         expires_at__gt=now,
     ).update(used_at=now)
@@ -73,7 +79,7 @@ def status_token_lookup(*, reference: str, token: str) -> StatusToken | None:
         return None
     row = (
         StatusToken.objects.select_related("request", "request__organisation")
-        .filter(token_hmac=token_hmac(token), kind=StatusToken.Kind.API)
+        .filter(token_hmac__in=token_hmac_candidates(token), kind=StatusToken.Kind.API)
         .first()
     )
     if row is None or row.expires_at <= timezone.now():
@@ -82,9 +88,3 @@ def status_token_lookup(*, reference: str, token: str) -> StatusToken | None:
     if not hmac.compare_digest(row.request.reference.encode(), (reference or "").encode()):
         return None
     return row
-
-
-def status_token_authenticate(*, reference: str, token: str) -> SubjectRequest | None:
-    """The request an unexpired API token opens, if it is the one named by `reference`."""
-    row = status_token_lookup(reference=reference, token=token)
-    return row.request if row is not None else None

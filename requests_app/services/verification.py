@@ -16,13 +16,21 @@ their address to see the status) only grant access.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
-import hmac
 import secrets
+import time
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.urls import reverse
 from django.utils import timezone
 
@@ -41,60 +49,122 @@ from requests_app.services.outbox import outbox_enqueue, outbox_message_finish
 from requests_app.services.requests import SEND_CONFIRMATION, SEND_VERIFICATION
 from requests_app.services.tokens import status_token_issue
 from retention.audit import log_action
+from retention.keyring import hmac_sign, hmac_verify
 from retention.models import AuditEntry
 
 
 def code_hmac(*, request_id: int, code: str) -> str:
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"verification:{request_id}:{code}".encode(), hashlib.sha256
-    ).hexdigest()
+    """The stored form of a new code (``kid$hex``, the `token` keyring, not SECRET_KEY)."""
+    return hmac_sign(purpose="token", message=_code_message(request_id, code))
+
+
+def code_hmac_matches(*, request_id: int, code: str, stored: str) -> bool:
+    """Whether `code` is the one stored, under the key the stored hash names."""
+    return hmac_verify(purpose="token", message=_code_message(request_id, code), stored=stored)
+
+
+def _code_message(request_id: int, code: str) -> str:
+    return f"verification:{request_id}:{code}"
 
 
 def code_generate() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
+# A run that created a code this long ago and has not recorded the send is taken for dead.
+SEND_LEASE_SECONDS = 120
+# How long a run that has sent the e-mail keeps trying to record that (PostgreSQL restarting).
+SENT_RECORD_TRIES = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+class SendInProgress(Exception):
+    """Another run of the same message is sending its code right now: retry later."""
+
+
 def verification_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
     """Create a new code for the request and e-mail it (the Celery task calls this).
 
-    Safe to run twice for one outbox message: the second run finds the code of
-    that message and sends nothing. The code row and the e-mail share one
-    transaction, so a failed send leaves no code behind and the task retries.
+    Exactly one e-mail per outbox message, in three steps:
+
+    1. Commit the code (its HMAC), unsent. A redelivered message whose code was
+       sent finishes and sends nothing; one whose code another run is sending
+       (younger than `SEND_LEASE_SECONDS`) raises `SendInProgress` so the task
+       retries; one whose run died before recording the send gets a fresh code
+       (the old one may never have gone out, and only its HMAC is kept).
+    2. Send the e-mail, outside any transaction.
+    3. Record the send (`sent_at`), finish the outbox message and audit it, in one
+       transaction, retried in this process while the database restarts: a
+       failure here must not make the task send a second code.
     """
+    prepared = _code_prepare(request_id=request_id, outbox_message_id=outbox_message_id)
+    if prepared is None:
+        return False
+    request, row, code = prepared
+    try:
+        email_send(
+            request=request,
+            template="verification_code",
+            context={"code": code, "ttl_minutes": settings.VERIFICATION_CODE_TTL_MINUTES},
+        )
+    except Exception:
+        # Not sent: no code is left behind, and the task's retry makes a new one at once.
+        with contextlib.suppress(DatabaseError):
+            VerificationCode.objects.filter(pk=row.pk, sent_at__isnull=True).delete()
+        raise
+    _retry_while_database_restarts(lambda: _code_sent_record(request, row, outbox_message_id))
+    return True
+
+
+def _code_prepare(*, request_id: int, outbox_message_id: int | None):
+    """Step 1 of `verification_send`: (request, code row, code in clear), or None if done."""
     with transaction.atomic():
         request = (
-            SubjectRequest.objects.select_for_update()
+            # of=self: the organisation row is joined, not locked (a FOR UPDATE on it would
+            # block every other transaction's foreign-key check on it until our commit, and
+            # deadlock with the audit chain's lock, which they hold while committing).
+            SubjectRequest.objects.select_for_update(of=("self",))
             .select_related("organisation")
             .filter(pk=request_id)
             .first()
         )
         if request is None:  # purged meanwhile
             outbox_message_finish(outbox_message_id)
-            return False
-        if (
-            outbox_message_id is not None
-            and VerificationCode.objects.filter(outbox_message_id=outbox_message_id).exists()
-        ):
-            outbox_message_finish(outbox_message_id)
-            return False
+            return None
         now = timezone.now()
-        VerificationCode.objects.filter(request=request, used_at__isnull=True, void=False).update(
-            void=True
-        )
+        row = None
+        if outbox_message_id is not None:
+            row = VerificationCode.objects.filter(outbox_message_id=outbox_message_id).first()
+        if row is not None and row.sent_at is not None:
+            outbox_message_finish(outbox_message_id)
+            return None
+        if row is not None and row.created_at > now - dt.timedelta(seconds=SEND_LEASE_SECONDS):
+            raise SendInProgress(f"outbox message {outbox_message_id}")
+        VerificationCode.objects.filter(request=request, used_at__isnull=True, void=False).exclude(
+            pk=getattr(row, "pk", None)
+        ).update(void=True)
         code = code_generate()
-        ttl = settings.VERIFICATION_CODE_TTL_MINUTES
-        VerificationCode.objects.create(
-            request=request,
-            code_hmac=code_hmac(request_id=request.pk, code=code),
-            created_at=now,
-            expires_at=now + timezone.timedelta(minutes=ttl),
-            outbox_message_id=outbox_message_id,
-        )
-        email_send(
-            request=request,
-            template="verification_code",
-            context={"code": code, "ttl_minutes": ttl},
-        )
+        fields = {
+            "code_hmac": code_hmac(request_id=request.pk, code=code),
+            "created_at": now,
+            "expires_at": now + dt.timedelta(minutes=settings.VERIFICATION_CODE_TTL_MINUTES),
+            "attempts": 0,
+            "void": False,
+        }
+        if row is None:
+            row = VerificationCode.objects.create(
+                request=request, outbox_message_id=outbox_message_id, **fields
+            )
+        else:  # the run that made it died before recording the send: a fresh code
+            VerificationCode.objects.filter(pk=row.pk).update(**fields)
+    return request, row, code
+
+
+def _code_sent_record(
+    request: SubjectRequest, row: VerificationCode, outbox_message_id: int | None
+) -> None:
+    """Step 3 of `verification_send`."""
+    with transaction.atomic():
+        VerificationCode.objects.filter(pk=row.pk).update(sent_at=timezone.now())
         outbox_message_finish(outbox_message_id)
         log_action(
             action="requests.verification.code_sent",
@@ -102,7 +172,20 @@ def verification_send(*, request_id: int, outbox_message_id: int | None = None) 
             object_type="subject_request",
             object_id=request.pk,
         )
-    return True
+
+
+def _retry_while_database_restarts(work) -> None:
+    """Run `work`, trying again over about a minute while the database is unreachable."""
+    for pause in (*SENT_RECORD_TRIES, None):
+        try:
+            work()
+            return
+        except (OperationalError, InterfaceError):
+            if pause is None:
+                raise
+            if not connection.in_atomic_block:
+                connection.close()  # a broken connection is not reused
+            time.sleep(pause)
 
 
 def verification_request_new(*, request: SubjectRequest) -> None:
@@ -149,12 +232,13 @@ def verification_check(*, request: SubjectRequest, code: str) -> SubjectRequest:
             .first()
         )
         now = timezone.now()
-        candidate = code_hmac(request_id=request.pk, code=(code or "").strip())
         if row is None or row.used_at is not None or row.expires_at <= now:
             result = CodeResult.EXPIRED
         elif row.void:
             result = CodeResult.LOCKED if row.attempts >= maximum else CodeResult.EXPIRED
-        elif hmac.compare_digest(row.code_hmac, candidate):
+        elif code_hmac_matches(
+            request_id=request.pk, code=(code or "").strip(), stored=row.code_hmac
+        ):
             row.used_at = now
             row.save(update_fields=["used_at"])
             result = CodeResult.OK

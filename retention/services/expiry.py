@@ -6,9 +6,19 @@ organisation's time zone, with PostgreSQL's calendar arithmetic: three months
 after 30 November is 28 (or 29) February, not 90 days later.
 
 - An event that has not happened (a contract still running, an unpaid
-  invoice) means no expiry: `expires_at` is null.
+  invoice) means no expiry: `expires_at` is null. The last contact is at the
+  latest the collection: a record with no later contact counts from when it
+  was collected (data given in a contact, Coachen's "i en kontakt").
 - `end_of_calendar_year`: the period counts from the end of 31 December of
   the year in which the event happened.
+- `end_of_financial_year` (Bokföringslagen 7 kap. 2 §: "fram till och med det
+  sjunde året efter utgången av det kalenderår då räkenskapsåret
+  avslutades"): the period counts from the end of the calendar year in which
+  the financial year that holds the event ended. The organisation's
+  `financial_year_end` is the last day of a month (a Swedish financial year
+  is twelve whole months); shifting the event by the months from that month
+  to December moves it into the calendar year in which its financial year
+  ends. With 12-31 this is `end_of_calendar_year`.
 - `starts: relationship` and `action: keep` never expire by themselves.
 - Anonymised records and records restricted by a sweep are done: no expiry.
 
@@ -26,7 +36,7 @@ from retention.models import Organisation
 # The event column for each start event.
 EVENT_COLUMN = {
     "collected": "r.collected_at",
-    "last_contact": "r.last_contact_at",
+    "last_contact": "COALESCE(r.last_contact_at, r.collected_at)",
     "contract_end": "r.contract_ended_at",
     "purpose_end": "r.purpose_ended_at",
     "settled": "r.settled_at",
@@ -40,15 +50,21 @@ def expiry_sql(rule: str = "rr") -> str:
         + " ".join(f"WHEN '{event}' THEN {column}" for event, column in EVENT_COLUMN.items())
         + " END"
     )
+    local = f"(({event}) AT TIME ZONE o.time_zone)"
     return f"""
 CASE
     WHEN {rule}.action = 'keep' OR {rule}.start_event = 'relationship'
          OR {rule}.period_value IS NULL
     THEN NULL
     ELSE (
-        (CASE WHEN {rule}.end_of_calendar_year
-              THEN date_trunc('year', ({event}) AT TIME ZONE o.time_zone) + interval '1 year'
-              ELSE ({event}) AT TIME ZONE o.time_zone
+        (CASE WHEN {rule}.end_of_financial_year
+              THEN make_timestamp(
+                  extract(year FROM {local} + make_interval(
+                      months => 12 - split_part(o.financial_year_end, '-', 1)::int))::int + 1,
+                  1, 1, 0, 0, 0)
+              WHEN {rule}.end_of_calendar_year
+              THEN date_trunc('year', {local}) + interval '1 year'
+              ELSE {local}
          END)
         + make_interval(
             years => CASE WHEN {rule}.period_unit = 'years' THEN {rule}.period_value ELSE 0 END,

@@ -24,9 +24,10 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from django.db.models import Count
-from django.utils import timezone
+from django.db.models import Count, F, Func
+from django.utils import timezone, translation
 
+from retention.field_labels import field_label
 from retention.models import (
     DataCategory,
     Disclosure,
@@ -92,11 +93,21 @@ def retention_text(rule, language: str) -> str:
         text = f"{rule.period_value} {units[rule.period_unit]} räknat från {start}"
         if rule.end_of_calendar_year:
             text += " (från utgången av det kalenderåret)"
+        elif rule.end_of_financial_year:
+            text += " (från utgången av det kalenderår då räkenskapsåret avslutades)"
     else:
         text = f"{rule.period_value} {units[rule.period_unit]} counted from {start}"
         if rule.end_of_calendar_year:
             text += " (from the end of that calendar year)"
+        elif rule.end_of_financial_year:
+            text += " (from the end of the calendar year in which that financial year ended)"
     return text
+
+
+def field_labels(keys: Iterable[str], language: str) -> dict[str, str]:
+    """The readable label of each field key, in `language` (`retention.field_labels`)."""
+    with translation.override(language):
+        return {key: field_label(key) for key in keys}
 
 
 def _subject_records(organisation: Organisation, subject_ids: list[int], categories=None):
@@ -143,6 +154,21 @@ def access_overview(
         for p in Purpose.objects.filter(organisation=organisation).prefetch_related("recipients")
     }
     rules = {r.pk: r for r in RetentionRule.objects.filter(organisation=organisation)}
+    # The keys the person's records hold, per category, for their labels (one query).
+    data_keys = defaultdict(set)
+    for category_id, key in (
+        records.order_by()
+        .annotate(
+            key=Func(
+                F("data"),
+                template="jsonb_object_keys(CASE WHEN jsonb_typeof(%(expressions)s) = 'object' "
+                "THEN %(expressions)s ELSE '{}'::jsonb END)",
+            )
+        )
+        .values_list("category_id", "key")
+        .distinct()
+    ):
+        data_keys[category_id].add(key)
     disclosed = defaultdict(set)
     disclosures = Disclosure.objects.filter(organisation=organisation, subject_id__in=subject_ids)
     for category_id, name_sv, name_en, country in disclosures.values_list(
@@ -202,6 +228,9 @@ def access_overview(
                     for c, source, detail in sorted(source_rows)
                     if c == category.pk
                 ],
+                "field_labels": field_labels(
+                    sorted(set(category.fields or []) | data_keys[category.pk]), language
+                ),
             }
         )
     policy = (organisation.policy or {}).get("organisation") or {}
@@ -322,7 +351,7 @@ def portability_content(*, organisation: Organisation, subject_ids: list[int]) -
     }
 
 
-def _cell(value) -> str:
+def csv_cell(value) -> str:
     """A CSV cell that a spreadsheet will not run as a formula."""
     text = value if isinstance(value, str) else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -341,7 +370,7 @@ def portability_csv_rows(records: Iterable[dict]) -> Iterator[list[str]]:
                 record["source"],
                 record["collected_at"],
                 field,
-                _cell(value),
+                csv_cell(value),
             ]
 
 

@@ -1,4 +1,10 @@
-"""Legal holds: records under an active hold are never swept or erased."""
+"""Legal holds: records under an active hold are never swept, erased or changed.
+
+`held_sql` is the one hold predicate every path that deletes or changes records
+uses (sweeps, erasure, consent withdrawal, objections, rectification): an
+active hold of the record's organisation that names no subject or the
+record's, and no category or the record's.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,25 @@ from django.utils import timezone
 
 from retention.audit import log_action
 from retention.models import DataCategory, DataSubject, LegalHold, Organisation
+
+
+def held_sql(*, record: str = "r", now: str = "%(now)s") -> str:
+    """SQL that is true when an active legal hold covers the record aliased `record`.
+
+    `now` is the placeholder of the current time in the statement (named by default).
+    """
+    return f"""EXISTS (
+    SELECT 1 FROM retention_legalhold h
+     WHERE h.organisation_id = {record}.organisation_id
+       AND h.lifted_at IS NULL
+       AND (h.ends_at IS NULL OR h.ends_at > {now})
+       AND (h.subject_id IS NULL OR h.subject_id = {record}.subject_id)
+       AND (h.category_id IS NULL OR h.category_id = {record}.category_id)
+)"""  # noqa: S608  (an alias and a placeholder of our own code; values are parameters)
+
+
+# For statements over records aliased `r` with a `%(now)s` parameter (the sweeps).
+HOLD_FILTER = f"NOT {held_sql()}"
 
 
 def hold_place(

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import translation
 
 from retention.audit import log_action
 from retention.models import (
@@ -30,6 +31,7 @@ from retention.models import (
     RetentionRule,
 )
 from retention.services.expiry import records_refresh
+from retention.services.policy_check import Finding, errors_of, policy_check, warnings_of
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
@@ -52,6 +54,14 @@ STARTS = {s.value for s in RetentionRule.StartEvent}
 ACTIONS = {a.value for a in RetentionRule.Action}
 BASES = {b.value for b in LegalBasis}
 RECIPIENT_KINDS = {k.value for k in Recipient.Kind}
+
+
+def is_period(value) -> bool:
+    """`{years: 3}`: exactly one of days/weeks/months/years, a positive int."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    unit, amount = next(iter(value.items()))
+    return unit in UNITS and type(amount) is int and amount > 0
 
 
 class PolicyError(Exception):
@@ -159,6 +169,8 @@ def _validate(path: Path, doc) -> dict:
     except (ZoneInfoNotFoundError, ValueError):
         c.fail("organisation", f"unknown 'time_zone' {org.get('time_zone')!r}")
 
+    _validate_request_retention(c, org)
+
     categories = c.entries(doc, "categories")
     category_keys = {item.get("key") for _, item in categories}
     for label, item in categories:
@@ -197,14 +209,7 @@ def _validate(path: Path, doc) -> dict:
                 c.fail(
                     label, "'period' is required unless starts is relationship or action is keep"
                 )
-        elif (
-            not isinstance(period, dict)
-            or len(period) != 1
-            or next(iter(period)) not in UNITS
-            or not isinstance(next(iter(period.values())), int)
-            or isinstance(next(iter(period.values())), bool)
-            or next(iter(period.values())) <= 0
-        ):
+        elif not is_period(period):
             c.fail(
                 label, "'period' must have exactly one of days/weeks/months/years: a positive int"
             )
@@ -234,9 +239,88 @@ def _validate(path: Path, doc) -> dict:
             c.fail(label, f"'right' must be one of {sorted(RIGHTS)}")
         c.text(item, "quote", label, maxlen=4000)
 
+    _validate_law(c, org, categories, rules, purposes)
+
     if c.problems:
         raise PolicyError(c.problems)
     return doc
+
+
+ART9_CONDITIONS = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+DAYS_IN_MONTH = dict(enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), start=1))
+
+
+def financial_year_end_parse(value) -> tuple[int, int] | None:
+    """ "MM-DD", the last day of a month (a Swedish financial year is twelve whole months,
+    Bokföringslagen 3 kap. 1 §; 02-28 and 02-29 both mean the end of February); else None."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d\d-\d\d", value):
+        return None
+    month, day = int(value[:2]), int(value[3:])
+    if month not in DAYS_IN_MONTH or day != DAYS_IN_MONTH[month] and (month, day) != (2, 28):
+        return None
+    return month, day
+
+
+def _validate_law(c: _Checker, org: dict, categories, rules, purposes) -> None:
+    """The keys of issue 13: the financial year, Art. 9(2) conditions, cited laws."""
+    if "financial_year_end" in org and financial_year_end_parse(org["financial_year_end"]) is None:
+        c.fail(
+            "organisation",
+            '\'financial_year_end\' must be "MM-DD", the last day of a month (e.g. "06-30")',
+        )
+    for label, item in categories:
+        condition = item.get("art9_condition")
+        if condition is not None:
+            if condition not in ART9_CONDITIONS:
+                c.fail(label, "'art9_condition' must be one of a-j (the point of Art. 9(2))")
+            if not item.get("special"):
+                c.fail(label, "'art9_condition' applies only to special categories")
+    for label, item in rules:
+        for name in ("end_of_calendar_year", "end_of_financial_year"):
+            if not isinstance(item.get(name, False), bool):
+                c.fail(label, f"'{name}' must be true or false")
+        if item.get("end_of_calendar_year") and item.get("end_of_financial_year"):
+            c.fail(label, "use one of 'end_of_calendar_year' and 'end_of_financial_year'")
+        c.text(item, "law", label, required=False, maxlen=300)
+        fields = item.get("fields")
+        if fields is not None and (
+            not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)
+        ):
+            c.fail(label, "'fields' must be a list of data keys")
+    for label, item in purposes:
+        c.text(item, "law", label, required=False, maxlen=300)
+
+
+# --- How long the portal keeps the organisation's requests (`organisation.request_retention`) ---
+
+# Art. 5(2): the controller must be able to show it answered every request (Art. 12); Art.
+# 5(1)(e): no longer than needed. Three years after closure unless the policy file says
+# otherwise; then the request is anonymised to statistics (requests_app.services.anonymisation).
+REQUEST_RETENTION_DEFAULT = ("years", 3)
+REQUEST_RETENTION_MAX_YEARS = 10
+
+
+def _validate_request_retention(c: _Checker, org: dict) -> None:
+    """`request_retention: {years: 3}`: one of days/weeks/months/years, at most ten years."""
+    value = org.get("request_retention")
+    if value is None:
+        return
+    entry = "organisation.request_retention"
+    if not is_period(value):
+        c.fail(entry, "must have exactly one of days/weeks/months/years: a positive int")
+        return
+    unit, amount = next(iter(value.items()))
+    years = REQUEST_RETENTION_MAX_YEARS
+    if amount > {"days": years * 365 + 3, "weeks": years * 52, "months": years * 12}.get(
+        unit, years
+    ):
+        c.fail(entry, f"must be at most {REQUEST_RETENTION_MAX_YEARS} years (Art. 5(1)(e))")
+
+
+def request_retention_period(*, organisation: Organisation) -> tuple[str, int]:
+    """(unit, amount) the organisation's closed requests are kept, from its loaded policy."""
+    value = ((organisation.policy or {}).get("organisation") or {}).get("request_retention")
+    return next(iter(value.items())) if is_period(value) else REQUEST_RETENTION_DEFAULT
 
 
 def policy_parse(path: Path) -> dict:
@@ -251,11 +335,25 @@ def policy_parse(path: Path) -> dict:
     return _validate(path, doc)
 
 
+def policy_check_file(path: Path) -> tuple[dict | None, list[Finding], list[str]]:
+    """Parse, validate and check one file: (document, findings, problems).
+
+    `problems` are the malformed-file messages (then there is no document and no
+    findings); the findings' errors also keep the file from loading.
+    """
+    try:
+        doc = policy_parse(path)
+    except PolicyError as exc:
+        return None, [], exc.problems
+    return doc, policy_check(path=path, doc=doc), []
+
+
 @dataclass
 class LoadResult:
     slug: str
     created: bool
     changed: bool
+    gaps: list[Finding] = field(default_factory=list)
 
 
 def policies_load(*, paths: list[Path] | None = None) -> list[LoadResult]:
@@ -263,17 +361,22 @@ def policies_load(*, paths: list[Path] | None = None) -> list[LoadResult]:
     paths = sorted(paths if paths is not None else POLICY_DIR.glob("*.yaml"))
     parsed, problems = [], []
     for path in paths:
-        try:
-            parsed.append((path, policy_parse(path)))
-        except PolicyError as exc:
-            problems.extend(exc.problems)
+        doc, findings, malformed = policy_check_file(path)
+        problems.extend(malformed)
+        with translation.override("en"):  # like the shape errors: for whoever runs the load
+            problems.extend(str(f) for f in errors_of(findings))
+        if doc is not None:
+            parsed.append((path, doc, warnings_of(findings)))
     if problems:
         raise PolicyError(problems)
     results = []
     with transaction.atomic():
-        for path, doc in parsed:
+        for path, doc, gaps in parsed:
             try:
-                results.append(_load_one(path, doc))
+                result = _load_one(path, doc)
+                result.gaps = gaps
+                _gaps_store(slug=result.slug, gaps=gaps)
+                results.append(result)
             except ProtectedError as exc:
                 raise PolicyError(
                     [
@@ -311,6 +414,7 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
         "privacy_policy_url": o.get("privacy_policy_url") or "",
         "default_language": o.get("default_language", "sv"),
         "time_zone": o.get("time_zone", "Europe/Stockholm"),
+        "financial_year_end": o.get("financial_year_end") or "12-31",
         "policy": doc,
         "policy_sha256": digest,
     }
@@ -359,6 +463,7 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
                 "period_unit": unit,
                 "start_event": item["starts"],
                 "end_of_calendar_year": bool(item.get("end_of_calendar_year", False)),
+                "end_of_financial_year": bool(item.get("end_of_financial_year", False)),
                 "action": item["action"],
                 "anonymise_fields": item.get("anonymise_fields") or [],
                 "fields": item.get("fields") or [],
@@ -409,3 +514,10 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
         data={"sha256": digest, "created": created, "records_refreshed": refreshed},
     )
     return LoadResult(slug=org.slug, created=created, changed=True)
+
+
+def _gaps_store(*, slug: str, gaps: list[Finding]) -> None:
+    """Store the checker's warnings on the organisation (also when the file is unchanged:
+    a newer checker may find more); written only when they differ."""
+    stored = [gap.as_gap() for gap in gaps]
+    Organisation.objects.filter(slug=slug).exclude(policy_gaps=stored).update(policy_gaps=stored)

@@ -50,7 +50,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -73,7 +73,7 @@ from retention.models import (
     RetentionRule,
     SubjectIdentifier,
 )
-from retention.services.erasure import TOMBSTONE_KINDS, tombstone_hash, tombstone_key
+from retention.services.erasure import TOMBSTONE_KINDS, tombstone_hash_candidates
 from retention.services.expiry import records_refresh
 
 # --------------------------------------------------------------------------
@@ -796,7 +796,10 @@ def _batches(iterator: Iterator, size: int) -> Iterator[list]:
 
 
 def records_import(
-    *, organisation_lines: Iterable[tuple[int, str | bytes]], batch_size: int = 1000
+    *,
+    organisation_lines: Iterable[tuple[int, str | bytes]],
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import JSON Lines of data subjects; report invalid lines and import the rest.
 
@@ -817,6 +820,7 @@ def records_import(
                           "category": null, "disclosed_at": "2025-02-01T09:00:00Z"}]}
 
     Blank lines are skipped. A line is imported whole or not at all.
+    `progress`, if given, is called after each batch with the number of lines it had.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -840,6 +844,8 @@ def records_import(
                 result.organisation_ids.add(row.organisation_id)
             rows = _without_erased(rows, result.counts)
             result.counts.add(subject_rows_write(rows=rows))
+            if progress:
+                progress(len(batch))
         completed = True
     finally:
         _log_import(result, policies, completed=completed)
@@ -868,15 +874,13 @@ def _without_erased(rows: list[SubjectRow], counts: WriteCounts) -> list[Subject
     """
     if not rows:
         return rows
-    key = tombstone_key()
+    # Each identifier's hash under every tombstone key (a rotated key still refuses).
     line_hashes = []
     for row in rows:
-        hashes = {tombstone_hash(kind="external_id", value=row.external_id, key=key)}
-        hashes.update(
-            tombstone_hash(kind=kind, value=value, key=key)
-            for kind, value in row.identifiers
-            if kind in TOMBSTONE_KINDS
-        )
+        hashes = set(tombstone_hash_candidates(kind="external_id", value=row.external_id))
+        for kind, value in row.identifiers:
+            if kind in TOMBSTONE_KINDS:
+                hashes.update(tombstone_hash_candidates(kind=kind, value=value))
         line_hashes.append(hashes)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -4,6 +4,9 @@
   e-mail and phone go on the organisation's suppression list as keyed hashes
   (so the block survives a later erasure), marketing purposes stop, and the
   data held only for marketing is erased.
+- Legal holds win everywhere: a record an active hold covers (`holds.held_sql`)
+  is restricted (ground `legal_hold`) instead of erased, and never rectified;
+  every function reports how many records a hold kept (`held`).
 - Objection to other legitimate-interest purposes (Art. 21(1)): unless staff
   record compelling grounds, processing for the purpose stops and its data
   is restricted.
@@ -15,7 +18,9 @@
   ends the restriction only of records no other request (or ground) keeps
   restricted.
 - Rectification (Art. 16): accepted corrections overwrite the field; the old
-  value is not kept in the record store.
+  value is not kept in the record store. A record restricted under Art. 18 or
+  held is left alone until the restriction or hold ends: its corrections are
+  returned as withheld, with the reason.
 - The processing check answers "may I process subject X for purpose Y?".
 
 Every function is set-based (one statement per kind of change) and writes
@@ -24,20 +29,17 @@ one audit entry with ids and counts.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Func, Value
 from django.utils import timezone
 
 from retention.audit import log_action
 from retention.identifiers import normalise_email, normalise_phone
+from retention.keyring import hmac_candidates, hmac_sign
 from retention.models import (
     DataSubject,
-    Disclosure,
     LegalBasis,
     Organisation,
     ProcessingStop,
@@ -47,24 +49,39 @@ from retention.models import (
     SubjectIdentifier,
     Suppression,
 )
+from retention.services.holds import held_sql
 
 # The grounds of an Art. 18 restriction ("art18", "art18_a" ... "art18_d").
 ART18 = "art18"
 
 
-def _suppression_key() -> bytes:
-    return hashlib.sha256(b"dsr-portal suppression list|" + settings.SECRET_KEY.encode()).digest()
+def _suppression_message(kind: str, value: str) -> str:
+    normalised = normalise_email(value) if kind == "email" else normalise_phone(value)
+    return f"{kind}:{normalised}"
 
 
 def suppression_hash(*, kind: str, value: str) -> str:
-    normalised = normalise_email(value) if kind == "email" else normalise_phone(value)
-    return hmac.new(_suppression_key(), f"{kind}:{normalised}".encode(), "sha256").hexdigest()
+    """The stored form (``kid$hex``) under the signing key of the `suppression` keyring."""
+    return hmac_sign(purpose="suppression", message=_suppression_message(kind, value))
+
+
+def suppression_hashes(contacts) -> list[str]:
+    """Every stored form of the (kind, value) pairs under every key: what a lookup asks for."""
+    return [
+        candidate
+        for kind, value in contacts
+        for candidate in hmac_candidates(
+            purpose="suppression", message=_suppression_message(kind, value)
+        )
+    ]
 
 
 def is_suppressed(*, organisation: Organisation, email: str = "", phone: str = "") -> bool:
-    hashes = [suppression_hash(kind="email", value=email)] if email else []
-    hashes += [suppression_hash(kind="phone", value=phone)] if phone else []
-    return Suppression.objects.filter(organisation=organisation, value_hash__in=hashes).exists()
+    contacts = [("email", email)] if email else []
+    contacts += [("phone", phone)] if phone else []
+    return Suppression.objects.filter(
+        organisation=organisation, value_hash__in=suppression_hashes(contacts)
+    ).exists()
 
 
 def _subject_contacts(subject_ids: list[int]) -> list[tuple[str, str]]:
@@ -79,13 +96,51 @@ def _records(organisation: Organisation, subject_ids: list[int]):
     return Record.objects.filter(organisation=organisation, subject_id__in=subject_ids)
 
 
-def _unlink_and_delete(records) -> int:
-    """Delete records set-based: disclosures keep their history without the record."""
+# Ground of a record a legal hold kept from being erased (not Art. 18: its expiry applies).
+LEGAL_HOLD = "legal_hold"
+
+# One statement: the unheld records are deleted (their disclosures keep their history
+# without the record); the held ones are restricted instead.
+_ERASE_UNLESS_HELD_SQL = f"""
+WITH target AS (
+    SELECT r.id, {held_sql()} AS held
+      FROM retention_record r
+     WHERE r.organisation_id = %(org)s AND r.id = ANY(%(ids)s)
+       FOR UPDATE OF r
+),
+unlinked AS (
+    UPDATE retention_disclosure d SET record_id = NULL
+      FROM target t WHERE d.record_id = t.id AND NOT t.held
+    RETURNING d.id
+),
+deleted AS (
+    DELETE FROM retention_record r USING target t WHERE r.id = t.id AND NOT t.held
+    RETURNING r.id
+),
+kept AS (
+    UPDATE retention_record r
+       SET restricted_at = COALESCE(r.restricted_at, %(now)s),
+           restriction_ground = CASE WHEN r.restriction_ground = '' THEN '{LEGAL_HOLD}'
+                                     ELSE r.restriction_ground END,
+           updated_at = %(now)s
+      FROM target t WHERE r.id = t.id AND t.held
+    RETURNING r.id
+)
+SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM kept)
+"""  # noqa: S608  (constant fragments; values are parameters)
+
+
+def _erase_unless_held(organisation: Organisation, records) -> tuple[int, int]:
+    """Erase the records a legal hold does not cover, restrict the others: (erased, held)."""
     ids = list(records.values_list("pk", flat=True))
-    Disclosure.objects.filter(record_id__in=ids).update(record=None)
+    if not ids:
+        return 0, 0
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM retention_record WHERE id = ANY(%s)", [ids])
-        return cursor.rowcount
+        cursor.execute(
+            _ERASE_UNLESS_HELD_SQL, {"org": organisation.pk, "ids": ids, "now": timezone.now()}
+        )
+        erased, held = cursor.fetchone()
+    return erased, held
 
 
 def marketing_objection(
@@ -130,10 +185,16 @@ def marketing_objection(
             ],
             ignore_conflicts=True,
         )
-        erased = _unlink_and_delete(
-            _records(organisation, subject_ids).filter(purpose__direct_marketing=True)
+        erased, held = _erase_unless_held(
+            organisation,
+            _records(organisation, subject_ids).filter(purpose__direct_marketing=True),
         )
-        counts = {"suppressed": len(contacts), "erased": erased, "subjects": len(subject_ids)}
+        counts = {
+            "suppressed": len(contacts),
+            "erased": erased,
+            "held": held,
+            "subjects": len(subject_ids),
+        }
         log_action(
             action="retention.marketing_objection.honoured",
             organisation=organisation,
@@ -173,13 +234,16 @@ def processing_stop(
             ignore_conflicts=True,
         )
         records = _records(organisation, subject_ids).filter(purpose__in=purposes)
-        erased = _unlink_and_delete(records.filter(purpose__legal_basis=LegalBasis.CONSENT))
+        erased, held = _erase_unless_held(
+            organisation, records.filter(purpose__legal_basis=LegalBasis.CONSENT)
+        )
         restricted = records.exclude(purpose__legal_basis=LegalBasis.CONSENT).update(
             restricted_at=now, restriction_ground=f"art21_{reason}"[:40]
         )
         counts = {
             "purposes": [p.key for p in purposes],
             "erased": erased,
+            "held": held,
             "restricted": restricted,
         }
         log_action(
@@ -296,6 +360,22 @@ def restriction_lift(
     return count
 
 
+# The records to correct, locked, with why one must be left alone: a legal hold, or an
+# Art. 18 restriction (its ground, or a request's reference on it) that is still in place.
+_RECTIFY_SQL = f"""
+SELECT r.id,
+       CASE WHEN {held_sql()} THEN 'legal_hold'
+            WHEN r.restricted_at IS NOT NULL
+                 AND (r.restriction_ground LIKE '{ART18}%%'
+                      OR cardinality(r.restriction_references) > 0) THEN 'restricted'
+            ELSE '' END
+  FROM retention_record r
+ WHERE r.organisation_id = %(org)s AND r.subject_id = ANY(%(subjects)s) AND r.id = ANY(%(ids)s)
+ ORDER BY r.id
+   FOR UPDATE OF r
+"""  # noqa: S608  (constant fragments; values are parameters)
+
+
 def rectification_apply(
     *,
     organisation: Organisation,
@@ -303,29 +383,44 @@ def rectification_apply(
     corrections: list[dict],
     statement: str = "",
     reference: str = "",
-) -> int:
+) -> dict:
     """Apply accepted corrections: [{"record": id, "field": key, "value": text}, ...].
 
     The previous value is not kept. A supplementary statement is stored with
-    each subject (Art. 16, second sentence).
+    each subject (Art. 16, second sentence). A record under a legal hold or an
+    Art. 18 restriction is not changed: returns {"records": how many were
+    corrected, "withheld": {record id: "legal_hold" | "restricted"}}.
     """
     updated = 0
+    withheld: dict[int, str] = {}
     with transaction.atomic():
+        ids = sorted({c["record"] for c in corrections})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RECTIFY_SQL,
+                {
+                    "org": organisation.pk,
+                    "subjects": list(subject_ids),
+                    "ids": ids,
+                    "now": timezone.now(),
+                },
+            )
+            reasons = dict(cursor.fetchall())
+        withheld = {pk: reason for pk, reason in reasons.items() if reason}
         records = {
             r.pk: r
             for r in _records(organisation, subject_ids)
-            .filter(pk__in=[c["record"] for c in corrections])
+            .filter(pk__in=[pk for pk, reason in reasons.items() if not reason])
             .select_related("category")
-            .select_for_update(of=("self",))
         }
-        changed = []
+        changed = {}
         for correction in corrections:
             record = records.get(correction["record"])
             if record is None or correction["field"] not in record.category.fields:
                 continue
             record.data[correction["field"]] = correction["value"]
-            changed.append(record)
-        updated = Record.objects.bulk_update(changed, ["data"]) if changed else 0
+            changed[record.pk] = record
+        updated = Record.objects.bulk_update(changed.values(), ["data"]) if changed else 0
         if statement:
             DataSubject.objects.filter(organisation=organisation, pk__in=subject_ids).update(
                 supplementary_statement=statement
@@ -335,9 +430,9 @@ def rectification_apply(
             organisation=organisation,
             object_type="request",
             object_id=reference,
-            data={"records": updated, "statement": bool(statement)},
+            data={"records": updated, "withheld": len(withheld), "statement": bool(statement)},
         )
-    return updated
+    return {"records": updated, "withheld": withheld}
 
 
 def recipients_of(*, organisation: Organisation, subject_ids: list[int]) -> list[Recipient]:
@@ -363,7 +458,7 @@ def processing_check(
         return ProcessingAnswer(False, "no_data")
     if purpose.direct_marketing:
         contacts = _subject_contacts([subject.pk])
-        hashes = [suppression_hash(kind=k, value=v) for k, v in contacts]
+        hashes = suppression_hashes(contacts)
         if Suppression.objects.filter(organisation=organisation, value_hash__in=hashes).exists():
             return ProcessingAnswer(False, "marketing_objection")
     stop = ProcessingStop.objects.filter(subject=subject, purpose=purpose).first()

@@ -1,4 +1,4 @@
-"""Retention sweeps: every expired record is deleted, anonymised or restricted.
+"""Retention sweeps: every expired record is deleted, reduced, anonymised or restricted.
 
 Design (after djangoproject.com's `delete_unactivated_users` and pretix's
 shredder):
@@ -12,9 +12,40 @@ shredder):
   CTEs and returns the counts per rule. A stopped sweep resumes where it
   stopped; a rerun finds nothing left to do.
 - Records under an active legal hold are never picked.
-- A rule that another rule overrides for some fields (paid invoices vs.
-  bookkeeping) is "reduced" at expiry: every field but the overriding rule's
-  is dropped and the record moves on to that rule, which deletes it later.
+- Records restricted under Art. 18 (ground `art18*`, or a request's reference
+  in `restriction_references`) are never picked either: a person who asked
+  for restriction, e.g. because they need the data for a legal claim
+  (Art. 18(1)(c)), must still find it there. They keep their expiry; when the
+  restriction is lifted the expiry applies again, and a date already passed is
+  handled by the next sweep. Records restricted on other grounds are swept at
+  their expiry as any other: an erasure exception keeps data only for as long
+  as the law that required it (its expiry is that law's end), an objection or
+  a withdrawn consent stopped the processing, and keeping such data past its
+  period would turn a restriction meant to protect the person into a reason to
+  store their data longer.
+- A rule that another rule overrides for some fields (Coachen's `customer`
+  vs bookkeeping) is "reduced" at expiry, record by record: a record that
+  holds at least one of the overriding rule's fields keeps only those, moves
+  on to that rule and gets its end date (computed in the same statement);
+  a record with none of them (health notes, contact details) is deleted. A
+  record that holds such fields but for which the overriding rule gives no
+  date (its event never happened: an unpaid invoice when the contract's
+  period ends) is a policy error: it is left as it is, past its expiry, and
+  every run records it in `SweepRun.errors` (counts and record ids) until
+  the policy or the record is fixed. It is never kept silently.
+- A subject whose last record a batch deletes is deleted in the same
+  statement, with its identifiers, disclosures, processing stops and lifted
+  legal holds (this is expiry, not an erasure request: no tombstone). It
+  stays while an active legal hold names it, while a planned or running
+  erasure job lists it (the job still writes its tombstone), and while a row
+  outside the record store points at it (a request's subject match: the
+  person's open request must still be answered). When every chunk of a run is
+  done, one more statement deletes the subjects of the organisation that are
+  left with no record and nothing pointing at them (those kept back earlier,
+  those two concurrent batches each left for the other).
+- When a run completes (not a dry run), `signals.sweep_finished` is sent after
+  the commit: `requests_app` anonymises the organisation's closed requests
+  whose retention period ended, with the same nightly schedule.
 - A sweep is split into chunks of the expiry range; each chunk is a Celery
   task, so more worker processes or machines sweep faster. Counts are added
   to the run in the same transaction as each batch, so they are exact even
@@ -24,35 +55,43 @@ shredder):
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from retention.audit import log_action
-from retention.models import Organisation, RetentionRule, SweepRun
-from retention.services.expiry import records_refresh
+from retention.models import DataSubject, Organisation, Record, RetentionRule, SweepRun
+from retention.services.expiry import expiry_sql
+from retention.services.holds import HOLD_FILTER
+from retention.signals import sweep_finished
+
+logger = logging.getLogger(__name__)
 
 ACTIONS = ("deleted", "reduced", "anonymised", "restricted")
+# A record to reduce for which the overriding rule gives no end date (`SweepRun.errors`).
+POLICY_ERROR = "no_keep_until"
 DEFAULT_BATCH_SIZE = 5000
+# Record ids a run keeps per policy error (enough to find and fix them).
+ERROR_IDS_MAX = 20
 
-HOLD_FILTER = """
-NOT EXISTS (
-    SELECT 1 FROM retention_legalhold h
-     WHERE h.organisation_id = r.organisation_id
-       AND h.lifted_at IS NULL
-       AND (h.ends_at IS NULL OR h.ends_at > %(now)s)
-       AND (h.subject_id IS NULL OR h.subject_id = r.subject_id)
-       AND (h.category_id IS NULL OR h.category_id = r.category_id)
-)
+# Art. 18-restricted records wait until the restriction is lifted (issue 12, section 3).
+ART18_FILTER = """
+r.restriction_ground NOT LIKE 'art18%%' AND cardinality(r.restriction_references) = 0
 """
 
-# Picks one batch of expired, unheld records after the keyset position, in
-# (expires_at, id) order, inside the chunk's bounds, and locks it.
+# Picks one batch of expired, unheld, not Art. 18-restricted records after the keyset
+# position, in (expires_at, id) order, inside the chunk's bounds, and locks it.
 PICK_SQL = f"""
-SELECT r.id, r.rule_id, r.expires_at
+SELECT r.id, r.rule_id, r.expires_at, r.subject_id, r.organisation_id, r.data,
+       r.collected_at, r.last_contact_at, r.contract_ended_at, r.purpose_ended_at, r.settled_at
   FROM retention_record r
  WHERE r.organisation_id = %(org)s
    AND r.expires_at IS NOT NULL
@@ -60,75 +99,125 @@ SELECT r.id, r.rule_id, r.expires_at
    AND (r.expires_at, r.id) > (%(after_at)s, %(after_id)s)
    AND (r.expires_at, r.id) <= (%(upto_at)s, %(upto_id)s)
    AND {HOLD_FILTER}
+   AND {ART18_FILTER}
  ORDER BY r.expires_at, r.id
  LIMIT %(limit)s
 """
 
-PLAN_SQL = """
-SELECT b.id, b.rule_id, b.expires_at, rr.action, rr.anonymise_fields,
-       ov.id AS over_id, ov.fields AS over_fields
-  FROM batch b
-  JOIN retention_retentionrule rr ON rr.id = b.rule_id
+# What happens to each record of the batch (`outcome`): the rule's action; or, under a rule
+# another overrides, `reduce` to the overriding rule's fields until its date, `delete` when
+# the record has none of them or that date has passed too, `error` when it has some but the
+# overriding rule gives no date.
+PLAN_SQL = f"""
+SELECT r.id, r.rule_id, r.subject_id, r.expires_at, rr.action, rr.anonymise_fields,
+       ov.id AS over_id, kept.data AS kept_data, kept.until AS kept_until,
+       CASE WHEN ov.id IS NULL THEN rr.action
+            WHEN kept.data IS NULL THEN 'delete'
+            WHEN kept.until IS NULL THEN 'error'
+            WHEN kept.until <= %(cutoff)s THEN 'delete'
+            ELSE 'reduce'
+       END AS outcome
+  FROM batch r
+  JOIN retention_retentionrule rr ON rr.id = r.rule_id
+  JOIN retention_organisation o ON o.id = r.organisation_id
   LEFT JOIN LATERAL (
-      SELECT o.id, o.fields
-        FROM retention_retentionrule_overrides x
-        JOIN retention_retentionrule o ON o.id = x.from_retentionrule_id
-       WHERE x.to_retentionrule_id = b.rule_id
-       ORDER BY o.key
+      SELECT x.*
+        FROM retention_retentionrule_overrides link
+        JOIN retention_retentionrule x ON x.id = link.from_retentionrule_id
+       WHERE link.to_retentionrule_id = r.rule_id
+       ORDER BY x.key
        LIMIT 1
   ) ov ON true
+  LEFT JOIN LATERAL (
+      SELECT (SELECT jsonb_object_agg(e.key, e.value)
+                FROM jsonb_each(r.data) e
+               WHERE ov.fields ? e.key AND e.value NOT IN ('null'::jsonb, '""'::jsonb)) AS data,
+             ({expiry_sql("ov")}) AS until
+  ) kept ON ov.id IS NOT NULL
 """
 
-APPLY_SQL = f"""
-WITH batch AS ({PICK_SQL} FOR UPDATE OF r SKIP LOCKED),
-plan AS ({PLAN_SQL}),
-unlinked AS (
-    UPDATE retention_disclosure d SET record_id = NULL
-      FROM plan
-     WHERE d.record_id = plan.id AND plan.over_id IS NULL AND plan.action = 'delete'
-    RETURNING d.id
-),
-deleted AS (
-    DELETE FROM retention_record r USING plan
-     WHERE r.id = plan.id AND plan.over_id IS NULL AND plan.action = 'delete'
-    RETURNING plan.rule_id
-),
-reduced AS (
-    UPDATE retention_record r
-       SET data = COALESCE(
-               (SELECT jsonb_object_agg(e.key, e.value)
-                  FROM jsonb_each(r.data) e
-                 WHERE plan.over_fields ? e.key),
-               '{{}}'::jsonb),
-           rule_id = plan.over_id,
-           updated_at = %(now)s
-      FROM plan
-     WHERE r.id = plan.id AND plan.over_id IS NOT NULL
-    RETURNING plan.rule_id, r.id
-),
-anonymised AS (
-    UPDATE retention_record r
-       SET data = r.data - ARRAY(SELECT jsonb_array_elements_text(plan.anonymise_fields)),
-           anonymised_at = %(now)s, expires_at = NULL, updated_at = %(now)s
-      FROM plan
-     WHERE r.id = plan.id AND plan.over_id IS NULL AND plan.action = 'anonymise'
-    RETURNING plan.rule_id
-),
-restricted AS (
-    UPDATE retention_record r
-       SET restricted_at = COALESCE(r.restricted_at, %(now)s),
-           restriction_ground = 'retention', expires_at = NULL, updated_at = %(now)s
-      FROM plan
-     WHERE r.id = plan.id AND plan.over_id IS NULL AND plan.action = 'restrict'
-    RETURNING plan.rule_id
+# The tables the record store itself clears with a subject. A foreign key to DataSubject
+# from anywhere else keeps the subject while a row points at it.
+SUBJECT_DEPENDENTS = (
+    "retention_subjectidentifier",
+    "retention_disclosure",
+    "retention_processingstop",
+    "retention_legalhold",
 )
-SELECT 'deleted', rule_id, count(*), NULL::bigint[], NULL::timestamptz FROM deleted GROUP BY rule_id
-UNION ALL
-SELECT 'reduced', rule_id, count(*), array_agg(id), NULL FROM reduced GROUP BY rule_id
-UNION ALL
-SELECT 'anonymised', rule_id, count(*), NULL, NULL FROM anonymised GROUP BY rule_id
-UNION ALL
-SELECT 'restricted', rule_id, count(*), NULL, NULL FROM restricted GROUP BY rule_id
+SUBJECT_OWN_TABLES = {*SUBJECT_DEPENDENTS, "retention_record"}
+
+
+@functools.cache
+def _outside_references() -> tuple[tuple[str, str], ...]:
+    """(table, column) of every foreign key to DataSubject from outside the record store
+    (read from the installed models: `retention` does not know who they are)."""
+    from django.apps import apps
+
+    found = set()
+    for model in apps.get_models(include_auto_created=True):
+        table = model._meta.db_table
+        if table in SUBJECT_OWN_TABLES:
+            continue
+        for f in model._meta.concrete_fields:
+            if f.is_relation and f.related_model is DataSubject:
+                found.add((table, f.column))
+    return tuple(sorted(found))
+
+
+def _subject_free_sql() -> str:
+    """Conditions on subject `s` that keep it: an active hold, a pending erasure job, a row
+    outside the record store that points at it."""
+    qn = connection.ops.quote_name
+    outside = "".join(
+        f"\n   AND NOT EXISTS (SELECT 1 FROM {qn(table)} ref WHERE ref.{qn(column)} = s.id)"
+        for table, column in _outside_references()
+    )
+    return (
+        """
+NOT EXISTS (
+    SELECT 1 FROM retention_legalhold h
+     WHERE h.subject_id = s.id AND h.lifted_at IS NULL
+       AND (h.ends_at IS NULL OR h.ends_at > %(now)s))
+   AND NOT EXISTS (
+    SELECT 1 FROM retention_recordstorejob j
+     WHERE j.organisation_id = s.organisation_id
+       AND j.state IN ('planned', 'approved', 'running')
+       AND j.subject_ids @> to_jsonb(s.id))"""
+        + outside
+    )
+
+
+def _subjects_gone_sql() -> str:
+    """CTEs that delete the subjects in `emptied` with what the record store holds of them."""
+    parts = [
+        f"gone_{table.removeprefix('retention_')} AS (DELETE FROM {table} t USING emptied e "
+        "WHERE t.subject_id = e.id)"
+        for table in SUBJECT_DEPENDENTS
+    ]
+    parts.append(
+        "gone_subjects AS (DELETE FROM retention_datasubject s USING emptied e "
+        "WHERE s.id = e.id RETURNING s.id)"
+    )
+    return ",\n".join(parts)
+
+
+def _emptied_sql() -> str:
+    """The subjects of the batch whose every record the batch deletes, and that may go."""
+    return f"""
+emptied AS (
+    SELECT s.id FROM retention_datasubject s
+     WHERE s.id IN (SELECT subject_id FROM plan WHERE outcome = 'delete')
+       AND NOT EXISTS (
+           SELECT 1 FROM retention_record x
+            WHERE x.subject_id = s.id
+              AND NOT EXISTS (SELECT 1 FROM plan p WHERE p.id = x.id AND p.outcome = 'delete'))
+       AND {_subject_free_sql()}
+)"""
+
+
+_COUNTS_SQL = """
+SELECT 'error', rule_id, count(*), (array_agg(id ORDER BY id))[1:%(ids)s], NULL::timestamptz
+  FROM plan WHERE outcome = 'error' GROUP BY rule_id
 UNION ALL
 SELECT 'size', NULL, count(*), NULL, NULL FROM plan
 UNION ALL
@@ -136,21 +225,97 @@ SELECT 'last', id, 0, NULL, expires_at
   FROM (SELECT id, expires_at FROM plan ORDER BY expires_at DESC, id DESC LIMIT 1) l
 """
 
-DRY_SQL = f"""
+
+@functools.cache
+def apply_sql() -> str:
+    """One batch: pick, plan and apply every action in one statement."""
+    return f"""
+WITH batch AS ({PICK_SQL} FOR UPDATE OF r SKIP LOCKED),
+plan AS ({PLAN_SQL}),
+{_emptied_sql()},
+unlinked AS (
+    UPDATE retention_disclosure d SET record_id = NULL
+      FROM plan
+     WHERE d.record_id = plan.id AND plan.outcome = 'delete'
+       AND d.subject_id NOT IN (SELECT id FROM emptied)
+),
+deleted AS (
+    DELETE FROM retention_record r USING plan
+     WHERE r.id = plan.id AND plan.outcome = 'delete'
+    RETURNING plan.rule_id
+),
+reduced AS (
+    UPDATE retention_record r
+       SET data = plan.kept_data, rule_id = plan.over_id, expires_at = plan.kept_until,
+           updated_at = %(now)s
+      FROM plan
+     WHERE r.id = plan.id AND plan.outcome = 'reduce'
+    RETURNING plan.rule_id
+),
+anonymised AS (
+    UPDATE retention_record r
+       SET data = r.data - ARRAY(SELECT jsonb_array_elements_text(plan.anonymise_fields)),
+           anonymised_at = %(now)s, expires_at = NULL, updated_at = %(now)s
+      FROM plan
+     WHERE r.id = plan.id AND plan.outcome = 'anonymise'
+    RETURNING plan.rule_id
+),
+restricted AS (
+    UPDATE retention_record r
+       SET restricted_at = COALESCE(r.restricted_at, %(now)s),
+           restriction_ground = 'retention', expires_at = NULL, updated_at = %(now)s
+      FROM plan
+     WHERE r.id = plan.id AND plan.outcome = 'restrict'
+    RETURNING plan.rule_id
+),
+{_subjects_gone_sql()}
+SELECT 'deleted', rule_id, count(*), NULL::bigint[], NULL::timestamptz FROM deleted GROUP BY rule_id
+UNION ALL
+SELECT 'reduced', rule_id, count(*), NULL, NULL FROM reduced GROUP BY rule_id
+UNION ALL
+SELECT 'anonymised', rule_id, count(*), NULL, NULL FROM anonymised GROUP BY rule_id
+UNION ALL
+SELECT 'restricted', rule_id, count(*), NULL, NULL FROM restricted GROUP BY rule_id
+UNION ALL
+SELECT 'subjects', NULL, count(*), NULL, NULL FROM gone_subjects
+UNION ALL
+{_COUNTS_SQL}
+"""
+
+
+@functools.cache
+def dry_sql() -> str:
+    """What `apply_sql` would do to one batch, counted; nothing is changed."""
+    return f"""
 WITH batch AS ({PICK_SQL}),
 plan AS ({PLAN_SQL}),
-last AS (SELECT expires_at, id FROM plan ORDER BY expires_at DESC, id DESC LIMIT 1)
-SELECT CASE WHEN over_id IS NOT NULL THEN 'reduced'
-            WHEN action = 'delete' THEN 'deleted'
-            WHEN action = 'anonymise' THEN 'anonymised'
-            ELSE 'restricted' END,
+{_emptied_sql()}
+SELECT CASE outcome WHEN 'delete' THEN 'deleted' WHEN 'reduce' THEN 'reduced'
+                    WHEN 'anonymise' THEN 'anonymised' ELSE 'restricted' END,
        rule_id, count(*), NULL::bigint[], NULL::timestamptz
-  FROM plan GROUP BY 1, 2
+  FROM plan WHERE outcome <> 'error' GROUP BY 1, 2
 UNION ALL
-SELECT 'size', NULL, count(*), NULL, NULL FROM plan
+SELECT 'subjects', NULL, count(*), NULL, NULL FROM emptied
 UNION ALL
-SELECT 'last', id, 0, NULL, expires_at FROM last
+{_COUNTS_SQL}
 """
+
+
+@functools.cache
+def leftovers_sql() -> str:
+    """The organisation's subjects with no record left and nothing keeping them (run end)."""
+    return f"""
+WITH emptied AS (
+    SELECT s.id FROM retention_datasubject s
+     WHERE s.organisation_id = %(org)s
+       AND s.created_at < %(cutoff)s - interval '1 day'
+       AND NOT EXISTS (SELECT 1 FROM retention_record x WHERE x.subject_id = s.id)
+       AND {_subject_free_sql()}
+),
+{_subjects_gone_sql()}
+SELECT count(*) FROM gone_subjects
+"""
+
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -219,25 +384,34 @@ def sweep_chunks(*, organisation_id: int, cutoff: dt.datetime, parts: int) -> li
     return chunks
 
 
-def _run_batch(*, sql: str, params: dict) -> tuple[dict, tuple | None, int, list[int]]:
-    """Run one batch statement.
+@dataclass
+class BatchResult:
+    """What one batch statement did (or, in a dry run, would do)."""
 
-    Returns the counts per rule and action, the last (expires_at, id) of a
-    dry run's batch, the batch size and the ids of reduced records.
-    """
-    counts: dict = defaultdict(lambda: dict.fromkeys(ACTIONS, 0))
-    last, size, reduced_ids = None, 0, []
+    counts: dict
+    errors: dict  # {rule id: (records, [record ids])}: reduced records with no end date
+    subjects: int = 0
+    size: int = 0
+    last: tuple | None = None
+
+
+def _run_batch(*, sql: str, params: dict) -> BatchResult:
+    """Run one batch statement and read its counts."""
+    result = BatchResult(counts=defaultdict(lambda: dict.fromkeys(ACTIONS, 0)), errors={})
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, {**params, "ids": ERROR_IDS_MAX})
         for action, rule_id, n, ids, last_at in cursor.fetchall():
             if action == "size":
-                size = n
+                result.size = n
             elif action == "last":
-                last = (last_at, rule_id)
+                result.last = (last_at, rule_id)
+            elif action == "subjects":
+                result.subjects = n
+            elif action == "error":
+                result.errors[rule_id] = (n, list(ids or []))
             else:
-                counts[rule_id][action] += n
-                reduced_ids.extend(ids or [])
-    return counts, last, size, reduced_ids
+                result.counts[rule_id][action] += n
+    return result
 
 
 def sweep_chunk_process(
@@ -250,16 +424,16 @@ def sweep_chunk_process(
     """Sweep one chunk of a run, batch after batch, then mark the chunk done.
 
     Each batch starts after the last (expires_at, id) of the one before, so
-    held rows are read once per run, not once per batch. A record reduced to
-    its bookkeeping fields whose new expiry is already past waits for the
-    next run (with the five policies that cannot happen: the bookkeeping
-    period always ends later).
+    held and restricted rows are read once per run, not once per batch. A
+    reduced record gets its new expiry in the same statement; one whose new
+    expiry has passed already is deleted at once.
     """
     run = SweepRun.objects.select_related("organisation").get(pk=run_id)
     if run.status != SweepRun.Status.RUNNING or chunk_index in run.counts.get("_done", []):
         return  # finished already (a redelivered task)
     org = run.organisation
     rule_keys = dict(RetentionRule.objects.filter(organisation=org).values_list("id", "key"))
+    sql = dry_sql() if run.dry_run else apply_sql()
     after = (chunk.after_at, chunk.after_id)
     while True:
         params = {
@@ -273,27 +447,56 @@ def sweep_chunk_process(
             "limit": batch_size,
         }
         with transaction.atomic():
-            counts, last, size, reduced_ids = _run_batch(
-                sql=DRY_SQL if run.dry_run else APPLY_SQL, params=params
-            )
-            if reduced_ids:
-                records_refresh(organisation=org, record_ids=reduced_ids)
-            _add_counts(run_id=run_id, counts=counts, size=size, rule_keys=rule_keys)
-        if size < batch_size:
+            result = _run_batch(sql=sql, params=params)
+            _add_counts(run_id=run_id, result=result, rule_keys=rule_keys)
+        if result.size < batch_size:
             break
-        after = last
+        after = result.last
     _finish_chunk(run_id=run_id, chunk_index=chunk_index)
 
 
-def _add_counts(*, run_id: int, counts: dict, size: int, rule_keys: dict) -> None:
+def _add_counts(*, run_id: int, result: BatchResult, rule_keys: dict) -> None:
     run = SweepRun.objects.select_for_update().get(pk=run_id)
-    for rule_id, per_action in counts.items():
+    for rule_id, per_action in result.counts.items():
         key = rule_keys.get(rule_id, str(rule_id))
         entry = run.counts.setdefault(key, dict.fromkeys(ACTIONS, 0))
         for action, n in per_action.items():
             entry[action] = entry.get(action, 0) + n
-    run.processed += size
-    run.save(update_fields=["counts", "processed"])
+    run.counts["_subjects_deleted"] = run.counts.get("_subjects_deleted", 0) + result.subjects
+    _add_errors(run, result.errors, rule_keys)
+    run.processed += result.size
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["counts", "processed", "errors", "heartbeat_at"])
+
+
+def _add_errors(run: SweepRun, errors: dict, rule_keys: dict) -> None:
+    """One entry per rule whose records the sweep could not reduce (no end date)."""
+    if not errors:
+        return
+    overriding: dict[int, str] = {}
+    for overridden_id, key in (
+        RetentionRule.objects.filter(overrides__in=list(errors))
+        .order_by("-key")  # the first by key wins, as in PLAN_SQL
+        .values_list("overrides", "key")
+    ):
+        overriding[overridden_id] = key
+    for rule_id, (n, ids) in errors.items():
+        key = rule_keys.get(rule_id, str(rule_id))
+        entry = next(
+            (e for e in run.errors if e.get("code") == POLICY_ERROR and e.get("rule") == key),
+            None,
+        )
+        if entry is None:
+            entry = {
+                "code": POLICY_ERROR,
+                "rule": key,
+                "overriding_rule": overriding.get(rule_id, ""),
+                "records": 0,
+                "record_ids": [],
+            }
+            run.errors.append(entry)
+        entry["records"] += n
+        entry["record_ids"] = sorted(set(entry["record_ids"]) | set(ids))[:ERROR_IDS_MAX]
 
 
 def _finish_chunk(*, run_id: int, chunk_index: int) -> None:
@@ -303,8 +506,15 @@ def _finish_chunk(*, run_id: int, chunk_index: int) -> None:
         if chunk_index in done:
             return
         done.append(chunk_index)
+        run.heartbeat_at = timezone.now()
+        completed = False
         run.chunks_pending = max(0, run.chunks_pending - 1)
         if run.chunks_pending == 0:
+            completed = True
+            if not run.dry_run:
+                run.counts["_subjects_deleted"] = run.counts.get(
+                    "_subjects_deleted", 0
+                ) + subjects_leftover_delete(organisation_id=run.organisation_id, cutoff=run.cutoff)
             run.status = SweepRun.Status.COMPLETED
             run.finished_at = timezone.now()
             log_action(
@@ -316,9 +526,39 @@ def _finish_chunk(*, run_id: int, chunk_index: int) -> None:
                     "dry_run": run.dry_run,
                     "counts": run.rule_counts,
                     "processed": run.processed,
+                    "subjects_deleted": run.subjects_deleted,
+                    "policy_errors": [
+                        {"rule": e["rule"], "records": e["records"]} for e in run.errors
+                    ],
                 },
             )
-        run.save(update_fields=["counts", "chunks_pending", "status", "finished_at"])
+        run.save(
+            update_fields=["counts", "chunks_pending", "status", "finished_at", "heartbeat_at"]
+        )
+    if completed and not run.dry_run:
+        _sweep_finished_send(run)
+
+
+def _sweep_finished_send(run: SweepRun) -> None:
+    """Tell the apps that keep their own data with the sweep (`signals.sweep_finished`)."""
+    try:
+        sweep_finished.send(sender=SweepRun, run=run)
+    except Exception as exc:  # the sweep is done; the receiver runs again with the next one
+        # The class name only: an exception's message may hold personal data.
+        logger.error("sweep %s: a sweep_finished receiver failed (%s)", run.pk, type(exc).__name__)
+
+
+def subjects_leftover_delete(*, organisation_id: int, cutoff: dt.datetime) -> int:
+    """Delete the organisation's subjects left with no record and nothing keeping them.
+
+    One statement. Subjects created less than a day before the cutoff are left
+    alone (an import or the API may still be adding their records).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            leftovers_sql(), {"org": organisation_id, "cutoff": cutoff, "now": timezone.now()}
+        )
+        return cursor.fetchone()[0]
 
 
 def sweep_start(
@@ -350,6 +590,7 @@ def sweep_start(
             expected=expected,
             chunks_pending=len(chunks),
             counts={"_chunks": [c.as_list() for c in chunks], "_done": []},
+            heartbeat_at=timezone.now(),
         )
         log_action(
             action="retention.sweep.started",
@@ -361,6 +602,37 @@ def sweep_start(
             data={"trigger": trigger, "dry_run": dry_run, "expected": expected},
         )
     return run, chunks
+
+
+def sweeps_stalled(*, now: dt.datetime | None = None) -> list[tuple[int, list[tuple[int, list]]]]:
+    """Running sweeps with no progress for `SWEEP_LEASE_SECONDS`, and their unfinished chunks.
+
+    A chunk task can be lost: its worker killed after Redis forgot the message,
+    Redis restarted empty, a batch failed because PostgreSQL restarted (a
+    failed task is not retried). Each chunk records when it is done
+    (`counts["_done"]`) and every batch moves the heartbeat on, so a run whose
+    heartbeat stopped has chunks nobody is working on. Returns
+    `[(run id, [(chunk index, chunk), ...])]` and moves each run's heartbeat to
+    now, so the next call leaves it alone for another lease. Resuming a chunk
+    is safe: it continues with what is still expired; counts were added with
+    each committed batch.
+    """
+    now = now or timezone.now()
+    stale = now - dt.timedelta(seconds=settings.SWEEP_LEASE_SECONDS)
+    stalled = []
+    with transaction.atomic():
+        runs = SweepRun.objects.select_for_update(skip_locked=True).filter(
+            Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale),
+            status=SweepRun.Status.RUNNING,
+        )
+        for run in runs:
+            done = set(run.counts.get("_done", []))
+            chunks = [(i, c) for i, c in enumerate(run.counts.get("_chunks", [])) if i not in done]
+            run.heartbeat_at = now
+            run.save(update_fields=["heartbeat_at"])
+            logger.warning("sweep %s stalled; resuming %s chunk(s)", run.pk, len(chunks))
+            stalled.append((run.pk, chunks))
+    return stalled
 
 
 def sweep_schedule_ensure(*, organisation: Organisation, cron: str) -> None:
@@ -398,12 +670,37 @@ def sweep_run_inline(
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     now: dt.datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SweepRun:
-    """Sweep one organisation in this process (the command and the tests)."""
+    """Sweep one organisation in this process (the command and the tests).
+    `progress`, if given, is called with (chunks done, chunks in all) before and after each."""
     started = time.monotonic()
     run, chunks = sweep_start(organisation=organisation, trigger=trigger, dry_run=dry_run, now=now)
+    if progress:
+        progress(0, len(chunks))
     for index, chunk in enumerate(chunks):
         sweep_chunk_process(run_id=run.pk, chunk=chunk, chunk_index=index, batch_size=batch_size)
+        if progress:
+            progress(index + 1, len(chunks))
     run.refresh_from_db()
     run.elapsed = time.monotonic() - started
     return run
+
+
+def records_kept_without_end(*, organisation: Organisation) -> int:
+    """Records kept for a law with no date until which they are kept: a policy error.
+
+    Under an overriding (legal-obligation) rule, or kept by an erasure because a law
+    requires it, and with no expiry. The sweep never leaves such a record now; an erasure
+    plan keeps one when the law's rule gives no date (`erasure.POLICY_ERROR`), and older
+    sweeps left some. Staff see the count and fix the policy or the records' data.
+    """
+    overriding = RetentionRule.objects.filter(
+        organisation=organisation, overrides__isnull=False
+    ).values("pk")
+    return (
+        Record.objects.filter(organisation=organisation, expires_at__isnull=True)
+        .filter(anonymised_at__isnull=True)
+        .filter(Q(rule_id__in=overriding) | Q(restriction_ground="erasure_exception"))
+        .count()
+    )

@@ -30,6 +30,7 @@ from .support import (
     ARTIFACTS,
     CHROMIUM_ARGS,
     INSTALL_HINT,
+    Axe,
     Mailbox,
     Steps,
     browser_required,
@@ -81,7 +82,6 @@ def chromium() -> str:
     problem = None if path else INSTALL_HINT
     if problem is None:
         try:
-            import axe_playwright_python  # noqa: F401
             import playwright  # noqa: F401
         except ImportError:
             problem = "Playwright is not installed: `.venv/bin/pip install -e '.[dev]'`"
@@ -117,8 +117,7 @@ def browser(chromium):
 
 @pytest.fixture(scope="package")
 def axe(browser):
-    from axe_playwright_python.sync_playwright import Axe
-
+    """axe-core (vendored: tests/e2e/vendor/axe-core/)."""
     return Axe()
 
 

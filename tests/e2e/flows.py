@@ -49,7 +49,7 @@ def _consent_withdrawal(page: Page) -> None:
 
 
 # kind -> (the organisation whose page offers it in the test, what the person fills in).
-# Consent withdrawal: Prognoscentret is the organisation whose policy has a consent purpose.
+# Consent withdrawal: Prognoscentret has a consent purpose (surveys), as do three others.
 REQUEST_TYPES = {
     "access": ("framsteget", _access),
     "rectification": ("framsteget", _rectification),

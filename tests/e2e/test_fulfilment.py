@@ -112,10 +112,17 @@ def test_erasure_staff_approve_the_plan_the_worker_runs_it_and_the_person_reads_
     staff.reload()
     steps(staff, "staff: the erasure is done")
 
-    # Only the invoices' bookkeeping fields are left, restricted.
-    remaining = list(Record.objects.filter(subject=anna).select_related("category"))
+    # Only invoices are left, all restricted. The paid ones keep only their bookkeeping
+    # fields. The unpaid one has no date to count the bookkeeping period from, and issue 13
+    # says a reduced record always has a keep-until date: it is kept as it was and shown to
+    # staff as a policy error, never reduced "until (none)".
+    remaining = list(Record.objects.filter(subject=anna).select_related("category", "rule"))
     assert remaining and {r.category.key for r in remaining} == {"invoice"}
-    assert all(r.restricted_at is not None and "email" not in r.data for r in remaining)
+    assert all(r.restricted_at is not None for r in remaining)
+    paid = [r for r in remaining if r.settled_at is not None]
+    assert paid and all("email" not in r.data and r.expires_at for r in paid)
+    unpaid = [r for r in remaining if r.settled_at is None]
+    assert all(r.rule.key == "paid_invoice" and r.expires_at is None for r in unpaid)
 
     words = REPLY[language]
     person.reload()

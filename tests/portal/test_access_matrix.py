@@ -41,12 +41,13 @@ from requests_app.models import (
     StatusToken,
     SubjectRequest,
 )
+from requests_app.models.staff import SavedQueueFilter
+from requests_app.public import views as public_views
 from requests_app.services import staff as svc
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
-from requests_app.views import public as public_views
-from requests_app.views import staff as staff_views
-from requests_app.views import staff_fulfilment as fulfilment_views
+from requests_app.staff.views import detail as staff_views
+from requests_app.staff.views import fulfilment as fulfilment_views
 from retention.api import api_token_create
 from retention.models import LegalHold, StaffMembership
 from retention.services.holds import hold_place
@@ -86,7 +87,10 @@ STORE_API = Expect(frozenset({401}), frozenset({401}), frozenset({200, 400, 404,
 ADMIN = anyone(ADMIN_LOGIN)
 
 ACCESS: dict[str, Expect] = {
-    "healthz": anyone(200, 503, 405),
+    "": anyone(200, 302, 404, 405),  # the front door (FRONT_DOOR: list, redirect, 404)
+    "healthz": anyone(200, 503, 405, 429),
+    "healthz/live": anyone(200, 405),
+    "healthz/ready": anyone(200, 503, 405),
     "api/schema/": anyone(200, 405),
     "api/docs/": anyone(200, 405),
     # Record-store API (organisation token).
@@ -100,10 +104,26 @@ ACCESS: dict[str, Expect] = {
     "staff/logout/": anyone(302, 405),
     # Staff pages.
     "staff/": STAFF_OWN,
+    # POST only (405 to any other method, before the sign-in check: it reveals nothing).
+    "staff/filters/": Expect(
+        frozenset({LOGIN, 405}), frozenset({LOGIN, 405}), frozenset({200, 302, 400, 405})
+    ),
+    "staff/filters/<int:filter_id>/": Expect(
+        frozenset({LOGIN, 405}), frozenset({LOGIN, 405}), frozenset({403, 404, 405})
+    ),
+    "staff/filters/<int:filter_id>/delete/": Expect(
+        frozenset({LOGIN, 405}), frozenset({LOGIN, 405}), frozenset({403, 404, 405})
+    ),
+    "staff/assign/": Expect(
+        frozenset({LOGIN, 405}), frozenset({LOGIN, 405}), frozenset({200, 302, 400, 403, 404, 405})
+    ),
     "staff/confirm/": STAFF_OWN,
     "staff/tokens/": STAFF_OWN,
+    "staff/recovery-codes/": STAFF_OWN,
     "staff/requests/<str:reference>/": STAFF_OBJECT,
+    "staff/requests/<str:reference>/progress/": STAFF_OBJECT,
     "staff/requests/<str:reference>/subjects/<int:subject_id>/": STAFF_OBJECT,
+    "staff/requests/<str:reference>/matches/<int:match_id>/<slug:action>/": STAFF_OBJECT,
     "staff/requests/<str:reference>/<slug:name>/": STAFF_OBJECT,
     "staff/requests/<str:reference>/fulfilment/<slug:name>/": STAFF_OBJECT,
     "staff/requests/<str:reference>/package/file/": STAFF_OBJECT,
@@ -125,6 +145,8 @@ ACCESS: dict[str, Expect] = {
     "api/v1/staff/requests/<str:reference>/notes": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/ask": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/identity": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/matches/<int:match_id>/include": STAFF_API_OBJECT,
+    "api/v1/staff/requests/<str:reference>/matches/<int:match_id>/exclude": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/extend": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/refuse": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/approve": STAFF_API_OBJECT,
@@ -137,8 +159,9 @@ ACCESS: dict[str, Expect] = {
     "api/v1/staff/requests/<str:reference>/package/release": STAFF_API_OBJECT,
     "api/v1/staff/requests/<str:reference>/retry": STAFF_API_OBJECT,
     "api/v1/staff/organisations/<slug:org_slug>/auto-release": STAFF_API_OBJECT,
-    # Public request API: the bearer token is bound to one request. Verify and
-    # resend take the reference alone by design (they answer nothing about it).
+    # Public request API: the bearer token is bound to one request. Verify takes the
+    # reference and a code; resend the reference and the request's e-mail address, and
+    # answers alike whether that matched (it tells nothing about the request).
     "api/v1/requests": anyone(400, 405),
     "api/v1/requests/<str:reference>": anyone(401, 405),
     "api/v1/requests/<str:reference>/verify": anyone(400, 405),
@@ -151,7 +174,8 @@ ACCESS: dict[str, Expect] = {
     "<slug:org_slug>/request/<str:kind>/": anyone(200, 400, 405),
     "<slug:org_slug>/requests/<str:reference>/": anyone(200, 302, 400, 405),
     "<slug:org_slug>/requests/<str:reference>/verify/": anyone(200, 400, 405),
-    "<slug:org_slug>/requests/<str:reference>/resend/": anyone(302, 405),
+    # Resend asks a session that did not file or prove the request for the address (400).
+    "<slug:org_slug>/requests/<str:reference>/resend/": anyone(302, 400, 405),
     "<slug:org_slug>/requests/<str:reference>/open/": anyone(200, 302, 405),
     "<slug:org_slug>/requests/<str:reference>/reply/": anyone(302, 405),
     "<slug:org_slug>/requests/<str:reference>/download/<uuid:package_id>/": anyone(302, 405),
@@ -189,6 +213,7 @@ BODY = {
     "full_name": "Mallory Attacker",
     "index": 0,
     "language": "en",
+    "match": 1,
     "method": "other",
     "months": "1",
     "name": "Mallory token",
@@ -349,6 +374,7 @@ def victim_state(victim) -> dict:
             request.identity_checks.count(),
             request.events.count(),
         ),
+        "matches": sorted(request.matches.values_list("pk", "included", "proven_by")),
         "hold": LegalHold.objects.filter(pk=victim["hold"].pk, lifted_at__isnull=True).exists(),
         "package": DataPackage.objects.filter(pk=victim["package"].pk)
         .values_list("state", "download_count", "released_at")
@@ -371,6 +397,15 @@ def path_values(org, victim) -> dict[str, list[str]]:
         "org_slug": [org.slug],
         "reference": [victim["request"].reference],
         "subject_id": [str(victim["subject"].pk)],
+        "match_id": [str(victim["request"].matches.get().pk)],
+        "filter_id": [
+            str(
+                SavedQueueFilter.objects.create(
+                    user=user, name="victim", query="status=open", created_at=timezone.now()
+                ).pk
+            )
+        ],
+        "action": ["include", "exclude"],
         "hold_id": [str(victim["hold"].pk)],
         "name": {  # per route: every action or document it knows
             "staff/requests/<str:reference>/<slug:name>/": list(staff_views.ACTIONS),

@@ -90,6 +90,8 @@ def fixtures(org, other_org, staff, organisations):
             request = make_request(org, kind="access")
             make_subject_with_records(request, records=2)
             fixed["path_parameters"] = {"reference": request.reference}
+            if "{match_id}" in operation.path:
+                fixed["path_parameters"]["match_id"] = request.matches.get().pk
             if operation.path == "/api/v1/requests/{reference}":
                 token, _row = status_token_issue(request=request, kind=StatusToken.Kind.API)
                 fixed["headers"] = {"Authorization": f"Bearer {token}"}

@@ -22,6 +22,7 @@ from portal.security import SecurityHeadersMiddleware
 from requests_app.models import StatusToken
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
+from tests.portal.conftest import PRODUCTION_HMAC_KEYS
 from tests.requests_app.conftest import clean_redis  # noqa: F401  (autouse)
 from tests.requests_app.helpers import submit
 from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, ...)
@@ -32,6 +33,7 @@ PRODUCTION_ENV = {
     "DEBUG": "false",
     "SECRET_KEY": "k7#Qp2!vZ9xL0m$Wc4rT8yB1nH6jF3sD5gA0eU7iO2pK9lM4qR",
     "ALLOWED_HOSTS": "portal.example.org",
+    **PRODUCTION_HMAC_KEYS,
 }
 # The settings that shape security headers and cookies.
 SECURITY_SETTINGS = [

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.portal.conftest import PRODUCTION_HMAC_KEYS
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 GOOD_KEY = "k7#Qp2!vZ9xL0m$Wc4rT8yB1nH6jF3sD5gA0eU7iO2pK9lM4qR"
 
@@ -24,6 +26,7 @@ def load_settings(**overrides: str) -> subprocess.CompletedProcess:
         "DEBUG": "false",
         "SECRET_KEY": GOOD_KEY,
         "ALLOWED_HOSTS": "portal.example.org",
+        **PRODUCTION_HMAC_KEYS,
     }
     env.update(overrides)
     env = {k: v for k, v in env.items() if v is not None and v != "<unset>"}
@@ -63,6 +66,14 @@ def test_production_settings_load_with_real_secrets():
         ({"EMAIL_URL": "carrier-pigeon://x"}, "EMAIL_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE"),
+        ({"HMAC_KEYS_TOMBSTONE": "<unset>"}, "HMAC_KEYS_TOMBSTONE"),
+        ({"HMAC_KEYS_SUPPRESSION": "<unset>"}, "HMAC_KEYS_SUPPRESSION"),
+        ({"HMAC_KEYS_TOKEN": "<unset>"}, "HMAC_KEYS_TOKEN"),
+        ({"HMAC_KEYS_TOKEN": "no-id-just-key"}, "HMAC_KEYS_TOKEN"),
+        ({"HMAC_KEYS_TOKEN": "k1:c2hvcnQ"}, "HMAC_KEYS_TOKEN"),  # 5 bytes
+        ({"HMAC_KEYS_TOKEN": "bad id!:" + "A" * 43}, "HMAC_KEYS_TOKEN"),
+        ({"HMAC_KEYS_TOKEN": f"k1:{'A' * 43},k1:{'B' * 43}"}, "HMAC_KEYS_TOKEN"),
+        ({"HMAC_KEYS_TOKEN_FILE": "/nonexistent/keys"}, "HMAC_KEYS_TOKEN_FILE"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(overrides, variable):
@@ -78,7 +89,49 @@ def test_the_secret_key_can_come_from_a_file(tmp_path):
     assert load_settings(SECRET_KEY="<unset>", SECRET_KEY_FILE=str(secret)).returncode == 0
 
 
+def test_the_hash_keys_can_come_from_files(tmp_path):
+    overrides = {}
+    for name, value in PRODUCTION_HMAC_KEYS.items():
+        (tmp_path / name).write_text(value + "\n")
+        overrides[name] = "<unset>"
+        overrides[f"{name}_FILE"] = str(tmp_path / name)
+    assert load_settings(**overrides).returncode == 0
+
+
+def test_an_error_about_a_hash_key_never_shows_the_key():
+    secret = "k1:c2hvcnQ"  # too short: refused
+    result = load_settings(HMAC_KEYS_TOKEN=f"k0:{'Q' * 43},{secret}")
+    assert "HMAC_KEYS_TOKEN:" in result.stderr
+    assert "c2hvcnQ" not in result.stderr and "Q" * 43 not in result.stderr
+
+
 def test_time_zone_defaults_to_stockholm():
     from django.conf import settings
 
     assert settings.TIME_ZONE == "Europe/Stockholm"
+
+
+def environment_variables_read_by_settings() -> set[str]:
+    """The names portal/settings.py reads from the environment (as the first argument of
+    its readers: `_get("NAME", ...)`, `_bool("NAME", ...)`, `env.str("NAME", ...)`, ...)."""
+    import re
+
+    source = (BASE_DIR / "portal" / "settings.py").read_text()
+    readers = r"(?:_get|_bool|_secret|env(?:\.\w+)?)"
+    return set(re.findall(readers + r'\(\s*"([A-Z][A-Z0-9_]+)"', source))
+
+
+def test_the_readme_configuration_table_lists_every_variable_the_settings_read():
+    """Issue 17: "The README's Configuration ... sections match what the code does"."""
+    import re
+
+    readme = (BASE_DIR / "README.md").read_text()
+    section = readme[
+        readme.index("## Configuration") : readme.index(
+            "\n## ", readme.index("## Configuration") + 1
+        )
+    ]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
+    read = environment_variables_read_by_settings()
+    assert len(read) > 40
+    assert not read - documented, "read by portal/settings.py, missing from the README"

@@ -14,11 +14,12 @@ import zipfile
 import pytest
 from django.utils import timezone
 
-import requests_app.package_tasks  # noqa: F401  (registers the package tasks, as CELERY_IMPORTS does)
+import requests_app.tasks  # noqa: F401  (registers the tasks, as autodiscovery does)
 from requests_app.encryption import EncryptedReader
 from requests_app.models import (
     DataPackage,
     MatchMethod,
+    ProofMethod,
     RequestStatus,
     RequestSubjectMatch,
     SubjectRequest,
@@ -149,7 +150,9 @@ def approved_request(
     request.details = details if details is not None else {"format": "html", "categories": []}
     request.save(update_fields=["email", "details"])
     subject = subject or person_with_data(org, external_id=f"anna-{request.reference}")
-    RequestSubjectMatch.objects.create(request=request, subject=subject, method=MatchMethod.EMAIL)
+    RequestSubjectMatch.objects.create(
+        request=request, subject=subject, method=MatchMethod.EMAIL, proven_by=ProofMethod.EMAIL
+    )
     return request
 
 

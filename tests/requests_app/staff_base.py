@@ -15,16 +15,17 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-import requests_app.staff_tasks  # noqa: F401  (registers the staff tasks, as CELERY_IMPORTS does)
+import requests_app.tasks  # noqa: F401  (registers the tasks, as autodiscovery does)
 from requests_app import deadlines
 from requests_app.models import (
     MatchMethod,
+    ProofMethod,
     RequestStatus,
     RequestSubjectMatch,
     SubjectRequest,
 )
 from requests_app.services.requests import reference_generate
-from requests_app.views import staff as staff_views
+from requests_app.staff import session as staff_views
 from retention.models import DataSubject, Record, StaffMembership
 
 __all__ = [
@@ -151,5 +152,7 @@ def make_subject_with_records(request: SubjectRequest, *, records: int = 3) -> D
             for i in range(records)
         ]
     )
-    RequestSubjectMatch.objects.create(request=request, subject=subject, method=MatchMethod.EMAIL)
+    RequestSubjectMatch.objects.create(
+        request=request, subject=subject, method=MatchMethod.EMAIL, proven_by=ProofMethod.EMAIL
+    )
     return subject

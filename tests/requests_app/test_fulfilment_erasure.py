@@ -11,7 +11,6 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from requests_app.fulfilment_tasks import erasure_job_run
 from requests_app.models import (
     Fulfilment,
     OutboxMessage,
@@ -22,8 +21,10 @@ from requests_app.models import (
 )
 from requests_app.services import fulfilment as ff
 from requests_app.services import staff as svc
-from requests_app.services.staff import FULFILMENT_TASK, NOTIFY_TASK
-from requests_app.staff_tasks import fulfilment_start as fulfilment_start_task
+from requests_app.services.staff import FULFILMENT_TASK
+from requests_app.services.workflow import NOTIFY_TASK
+from requests_app.tasks import erasure_job_run
+from requests_app.tasks import fulfilment_start as fulfilment_start_task
 from retention.models import (
     AuditEntry,
     DataSubject,
@@ -84,6 +85,10 @@ def test_a_framsteget_customer_is_erased_except_the_bookkeeping_fields_kept_unti
     )
     page = approver.get(detail, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Erasure plan" in page and "Accounting records (Swedish Bookkeeping Act)" in page
+    # The unpaid invoice: bookkeeping counts from the payment, so the policy gives no date
+    # until which it is kept: staff are told to fix it (not "reduce ... until (none)").
+    assert "policy error: the policy gives no keep-until date" in page
+    assert "1 record is kept because a law's rule covers it" in page
     assert SubjectRequest.objects.get(pk=request.pk).status == RequestStatus.APPROVED
     assert Record.objects.filter(subject=anna).count() == records  # nothing erased yet
 
@@ -95,18 +100,21 @@ def test_a_framsteget_customer_is_erased_except_the_bookkeeping_fields_kept_unti
         what="the erasure",
     )
 
-    # In the record store only the invoices' bookkeeping fields are left, restricted, and the
-    # paid ones expire at the end of the seventh year after the calendar year of payment.
+    # In the record store only the invoices are left, restricted: the paid ones reduced to
+    # their bookkeeping fields until the end of the seventh year after the calendar year of
+    # payment; the unpaid one (no date to count from: a policy error) kept as it was.
     bookkeeping = set(RetentionRule.objects.get(organisation=framsteget, key="bookkeeping").fields)
     remaining = list(Record.objects.filter(subject=anna))
     assert {r.category.key for r in remaining} == {"invoice"} and len(remaining) == 3
     for record in remaining:
-        assert set(record.data) <= bookkeeping and "email" not in record.data
         assert record.restricted_at is not None
         if record.settled_at:
+            assert set(record.data) <= bookkeeping and "email" not in record.data
             assert record.expires_at.astimezone(STOCKHOLM) == dt.datetime(
                 record.settled_at.astimezone(STOCKHOLM).year + 8, 1, 1, tzinfo=STOCKHOLM
             )
+        else:
+            assert record.rule.key == "paid_invoice" and record.expires_at is None
     assert SubjectIdentifier.objects.filter(subject=anna).exists()  # kept with the invoices
 
     # The reply, in English: erased, kept, why and until when, and who was told.
@@ -120,7 +128,8 @@ def test_a_framsteget_customer_is_erased_except_the_bookkeeping_fields_kept_unti
     assert "bokföringslagen 1999:1078, chapter 7, section 2" in reply
     for year in paid_years:
         assert f"Kept until: 31 December {year + 7}." in reply
-    assert "not yet paid" in reply  # the unpaid invoice: its period has not started
+    # the unpaid invoice: its period has not started
+    assert "Kept until: the period the law sets has not started yet" in reply
     assert "- Print supplier (erasure)" in reply
     assert "192.0.2" not in reply  # no erased data quoted back
 

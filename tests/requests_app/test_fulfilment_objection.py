@@ -96,8 +96,12 @@ def test_a_marketing_objection_with_nothing_matched_still_blocks_the_address(org
     assert "block list" in replies("new@example.org")[0].body
 
 
-def test_matches_by_an_unproven_identifier_wait_for_staff(org, staff, deliver):
-    """Acting on someone found only by a personnummer the person typed needs staff's check."""
+def test_a_subject_matched_only_by_a_typed_personnummer_is_never_acted_on_unproven(
+    org, staff, deliver
+):
+    """Someone found only by a personnummer the person typed is another person until staff
+    prove otherwise: approval refuses while the match is included and unproven, and once it
+    is excluded the other person's data is untouched (issue 12 §1)."""
     from retention.models import SubjectIdentifier
 
     proven = customer(org, name="anna", email=EMAIL)
@@ -112,16 +116,22 @@ def test_matches_by_an_unproven_identifier_wait_for_staff(org, staff, deliver):
         details={"direct_marketing": True},
         personnummer="198112189876",
     )
-    assert request.status == RequestStatus.NEW
+    assert request.status == RequestStatus.NEW  # a typed personnummer: staff look first
     assert not Record.objects.filter(subject=proven, purpose__key="marketing").exists()
     assert Record.objects.filter(subject=other, purpose__key="marketing").exists()
 
+    with pytest.raises(svc.StaffActionError) as refused:
+        svc.request_approve(request=request, actor=staff["approver"])
+    assert refused.value.code == "identity_unproven"
+    match = request.matches.get(subject=other)
+    svc.match_exclude(request=request, actor=staff["handler"], match_id=match.pk)
     with deliver():
         svc.request_approve(request=request, actor=staff["approver"])
     request.refresh_from_db()
     assert request.status == RequestStatus.COMPLETED
-    assert not Record.objects.filter(subject=other, purpose__key="marketing").exists()
-    assert "We have erased 2 records that we held only for marketing." in replies()[0].body
+    assert Record.objects.filter(subject=other, purpose__key="marketing").exists()
+    assert not is_suppressed(organisation=org, email="other@example.org")
+    assert "We have erased 1 record that we held only for marketing." in replies()[0].body
 
 
 def test_a_consent_withdrawal_is_honoured_on_verification_without_staff(org, deliver):

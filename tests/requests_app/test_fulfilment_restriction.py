@@ -14,7 +14,7 @@ from requests_app.models import RecipientNotification, RequestStatus, Restrictio
 from requests_app.services import fulfilment as ff
 from requests_app.services import staff as svc
 from requests_app.services.outbox import outbox_relay
-from requests_app.staff_tasks import fulfilment_start as fulfilment_start_task
+from requests_app.tasks import fulfilment_start as fulfilment_start_task
 from retention.models import AuditEntry, Record
 from retention.services.rights import processing_check
 from tests.requests_app.fulfilment_base import *  # noqa: F403

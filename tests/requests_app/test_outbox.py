@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-import requests_app.package_tasks  # noqa: F401  (registers the package tasks, as CELERY_IMPORTS does)
+import requests_app.tasks  # noqa: F401  (registers the tasks, as autodiscovery does)
 from portal.celery import app as celery_app
 from requests_app.models import (
     DataPackage,
@@ -39,9 +39,10 @@ from requests_app.services.requests import (
     SEND_VERIFICATION,
     requests_purge_unverified,
 )
-from requests_app.services.staff import FULFILMENT_TASK, NOTIFY_TASK
+from requests_app.services.staff import FULFILMENT_TASK
 from requests_app.services.staff_digest import deadline_digest_send
 from requests_app.services.verification import verification_check
+from requests_app.services.workflow import NOTIFY_TASK
 from requests_app.tasks import relay_outbox
 from retention.models import RecordStoreJob
 from tests.requests_app.packages_base import *  # noqa: F403  (staff, package_dir, ...)

@@ -31,6 +31,8 @@ from retention.models import AuditEntry, DataSubject, Record
 from tests.requests_app.packages_base import *  # noqa: F403
 from tests.requests_app.packages_base import (
     approved_request,
+    make_request,
+    now,
     package_bytes,
     package_json,
     package_zip,
@@ -192,8 +194,20 @@ def test_an_access_request_for_csv_also_gets_the_data_as_csv(org, staff):
     files = package_zip(packages.package_start(request_id=request.pk))
     assert set(files) == {"report.html", "data.json", "data.csv"}
     rows = list(csv.reader(io.StringIO(files["data.csv"].decode())))
-    assert rows[0] == ["category", "purpose", "source", "collected_at", "field", "value"]
-    assert ["order_number", "SEGMENT-GOLD"] in [row[4:] for row in rows]
+    # The machine-readable keys, then what they mean for the person (Swedish request).
+    assert rows[0] == [
+        "category",
+        "purpose",
+        "source",
+        "collected_at",
+        "field",
+        "value",
+        "category_name",
+        "purpose_name",
+        "field_label",
+    ]
+    assert ["order_number", "SEGMENT-GOLD"] in [row[4:6] for row in rows]
+    assert ["Beställningar", "Analys", "ordernummer"] in [row[6:] for row in rows]
 
 
 # --- The portability package ------------------------------------------------------------------
@@ -443,3 +457,58 @@ def test_the_ttl_is_configurable(org, staff, settings):
     packages.package_release(package=package, actor=staff["approver"])
     package.refresh_from_db()
     assert (package.expires_at - package.released_at) == dt.timedelta(days=30)
+
+
+# --- The person's requests to the organisation are personal data too (Art. 15) ---------------
+
+
+def test_the_access_package_lists_the_persons_other_requests_and_how_long_they_are_kept(
+    org, other_org, staff
+):
+    """Art. 15(1): the person's earlier requests are personal data the organisation holds;
+    Art. 15(1)(d): the report says how long they are kept. Matched by the verified e-mail
+    address only: never another person's request, an unverified one, another organisation's
+    or one already anonymised."""
+    earlier = make_request(org, kind="erasure", status=S.REFUSED)
+    RequestResolution.objects.create(
+        request=earlier, outcome="refused", decided_at=earlier.received_at, on_time=True
+    )
+    still_open = make_request(org, kind="objection", status=S.IN_PROGRESS)
+    strangers = make_request(org, kind="erasure", email="eve@example.org")
+    unverified = make_request(org, kind="access", status=S.UNVERIFIED)
+    SubjectRequest.objects.filter(pk=unverified.pk).update(verified_at=None)
+    elsewhere = make_request(other_org, kind="access")
+    anonymised = make_request(org, kind="access", status=S.COMPLETED)
+    SubjectRequest.objects.filter(pk=anonymised.pk).update(email="", anonymised_at=now())
+
+    request = approved_request(org, details={"format": "json", "categories": []})
+    package = packages.package_start(request_id=request.pk)
+    document = package_json(package)
+    validate(document, "access-v1")
+    items = document["requests"]["items"]
+    assert [i["reference"] for i in items] == [earlier.reference, still_open.reference]
+    assert items[0]["kind"] == "erasure" and items[0]["status"] == "refused"
+    assert items[0]["status_text"] == "Avslagen" and items[0]["closed_at"]
+    assert items[1]["closed_at"] is None
+    assert document["requests"]["retention"].startswith("Vi sparar dina begäranden till oss i 3 år")
+    text = text_of(package_zip(package)["report.html"])
+    assert "Dina begäranden till oss" in text
+    assert earlier.reference in text and still_open.reference in text
+    for other in (strangers, unverified, elsewhere, anonymised):
+        assert other.reference not in json.dumps(document) and other.reference not in text
+
+    # The stranger's own access package shows the stranger's request, not Anna's.
+    theirs = approved_request(
+        org, details={"format": "json", "categories": []}, email="eve@example.org"
+    )
+    document = package_json(packages.package_start(request_id=theirs.pk))
+    assert [i["reference"] for i in document["requests"]["items"]] == [strangers.reference]
+
+
+def test_an_access_package_without_other_requests_says_so(org, staff):
+    request = approved_request(org, language="en")
+    package = packages.package_start(request_id=request.pk)
+    assert package_json(package)["requests"]["items"] == []
+    text = text_of(package_zip(package)["report.html"])
+    assert "Besides this one, we hold no request made from your e-mail address." in text
+    assert "We keep your requests to us for 3 years after they are closed" in text

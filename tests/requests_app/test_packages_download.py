@@ -63,7 +63,7 @@ def status_url(request) -> str:
 def prove_with_code(client: Client, request, deliver) -> None:
     """The person asks for a code on the page and enters it (the real flow)."""
     with deliver():
-        client.post(f"{status_url(request)}resend/")
+        client.post(f"{status_url(request)}resend/", {"resend-email": request.email})
     response = client.post(f"{status_url(request)}verify/", {"code": last_code()})
     assert response.status_code == 302
 
@@ -189,7 +189,11 @@ def test_an_expired_package_is_gone_from_disk_and_refused(client, released, deli
 
 def api_token(client: Client, request, deliver) -> str:
     with deliver():
-        client.post(f"/api/v1/requests/{request.reference}/resend")
+        client.post(
+            f"/api/v1/requests/{request.reference}/resend",
+            {"email": request.email},
+            content_type="application/json",
+        )
     response = client.post(
         f"/api/v1/requests/{request.reference}/verify",
         {"code": last_code()},

@@ -83,7 +83,7 @@ def test_an_approved_access_request_ends_with_the_person_downloading_their_data(
         # The person asks for a code, the worker e-mails it, they enter it and download.
         person = Client()
         status = f"/testorg/requests/{request.reference}/"
-        person.post(f"{status}resend/")
+        person.post(f"{status}resend/", {"resend-email": request.email})
         code = wait_for(lambda: code_in(mail_dir, seen), "the worker to e-mail a code")
         assert person.post(f"{status}verify/", {"code": code}).status_code == 302
         package.refresh_from_db()

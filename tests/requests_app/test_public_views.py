@@ -272,21 +272,30 @@ def test_every_seed_organisation_has_a_landing_page_and_forms(client, organisati
     for slug in organisations:
         assert client.get(f"/{slug}/").status_code == 200, slug
         for kind in TYPE_FIELDS:
-            assert client.get(f"/{slug}/request/{kind}/").status_code == 200, (slug, kind)
+            # Prokompetens processes nothing on consent: there is no consent to withdraw.
+            expected = 404 if (slug, kind) == ("prokompetens", "consent_withdrawal") else 200
+            assert client.get(f"/{slug}/request/{kind}/").status_code == expected, (slug, kind)
 
 
-def test_a_consent_withdrawal_without_consent_purposes_asks_in_words(client, org, deliver):
+def test_a_consent_withdrawal_without_consent_purposes_is_not_offered(client, org, deliver):
+    """Nothing processed on consent, nothing to withdraw: no form, the reason and the way on;
+    a submission is not stored (before: a free-text withdrawal naming nothing was filed)."""
     org.purposes.filter(key="newsletter").delete()
     switch(client, "en")
-    response = client.post("/testorg/request/consent_withdrawal/", {**COMMON, "language": "en"})
-    assert "Tell us which consent you withdraw." in response.content.decode()
-    with deliver():
-        response = client.post(
+    assert "/testorg/request/consent_withdrawal/" not in client.get("/testorg/").content.decode()
+    for response in (
+        client.get("/testorg/request/consent_withdrawal/"),
+        client.post(
             "/testorg/request/consent_withdrawal/",
             {**COMMON, "language": "en", "details": "The SMS offers."},
-        )
-    assert response.status_code == 302
-    assert SubjectRequest.objects.get().details["message"] == "The SMS offers."
+        ),
+    ):
+        assert response.status_code == 404
+        html = response.content.decode()
+        assert "Testbolaget processes no personal data on the basis of consent" in html
+        assert 'name="full_name"' not in html
+        assert "/testorg/request/objection/" in html
+    assert not SubjectRequest.objects.exists()
 
 
 def test_pages_with_personal_data_are_not_cached(client, org, deliver):

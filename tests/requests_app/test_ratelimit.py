@@ -78,9 +78,11 @@ def test_verification_attempts_are_limited_per_ip(client, org, deliver):
 @override_settings(INTAKE_RATE_LIMITS=LIMITS)
 def test_new_codes_are_limited_per_email_address(client, org):
     reference = post(client, "/api/v1/requests", body()).json()["reference"]
-    assert post(client, f"/api/v1/requests/{reference}/resend").status_code == 202
-    assert post(client, f"/api/v1/requests/{reference}/resend", ip="10.0.0.2").status_code == 202
-    response = post(client, f"/api/v1/requests/{reference}/resend", ip="10.0.0.3")
+    resend = f"/api/v1/requests/{reference}/resend"
+    email = {"email": "anna@example.org"}
+    assert post(client, resend, email).status_code == 202
+    assert post(client, resend, email, ip="10.0.0.2").status_code == 202
+    response = post(client, resend, email, ip="10.0.0.3")
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
 

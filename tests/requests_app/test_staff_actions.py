@@ -17,6 +17,7 @@ from requests_app.models import (
     ClockPause,
     IdentityMethod,
     OutboxMessage,
+    ProofMethod,
     RequestApproval,
     RequestResolution,
     RequestStatus,
@@ -25,7 +26,7 @@ from requests_app.models import (
 from requests_app.services import staff as svc
 from retention.models import AuditEntry
 from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request
+from tests.requests_app.staff_base import make_request, make_subject_with_records
 
 S = RequestStatus
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -39,13 +40,25 @@ def actions_of(request):
     )
 
 
+def _match(request):
+    """An identity check proves one matched subject: the request's (made when needed)."""
+    match = request.matches.first()
+    if match is None:
+        make_subject_with_records(request)
+        match = request.matches.get()
+    return match
+
+
 def run(name, request, user):
     """Run one action with valid input."""
     calls = {
         "assign": lambda: svc.request_assign(request=request, actor=user, assignee=user),
         "ask": lambda: svc.request_information_ask(request=request, actor=user, question="Which?"),
         "identity": lambda: svc.request_identity_confirm(
-            request=request, actor=user, method=IdentityMethod.ID_DOCUMENT
+            request=request,
+            actor=user,
+            method=IdentityMethod.ID_DOCUMENT,
+            match_id=_match(request).pk,
         ),
         "extend": lambda: svc.request_deadline_extend(
             request=request, actor=user, months=2, reason="Many requests this month"
@@ -161,19 +174,34 @@ def test_the_answer_is_refused_when_nothing_was_asked(org):
         svc.request_information_answer(request=request, answer="Hello")
 
 
-def test_identity_confirmed_by_other_means_records_how(org, staff):
+def test_identity_confirmed_by_other_means_records_how_and_for_whom(org, staff):
     request = make_request(org)
-    with pytest.raises(svc.StaffActionError):
+    subject = make_subject_with_records(request)
+    match = request.matches.get()
+    match.proven_by = ProofMethod.NONE  # matched by a typed personnummer, say
+    match.save(update_fields=["proven_by"])
+    with pytest.raises(svc.StaffActionError):  # "other" needs a description
         svc.request_identity_confirm(
-            request=request, actor=staff["handler"], method=IdentityMethod.OTHER
+            request=request, actor=staff["handler"], method=IdentityMethod.OTHER, match_id=match.pk
         )
+    with pytest.raises(svc.StaffActionError) as refused:  # a check proves one named subject
+        svc.request_identity_confirm(
+            request=request, actor=staff["handler"], method=IdentityMethod.BANKID
+        )
+    assert refused.value.code == "match"
     check = svc.request_identity_confirm(
-        request=request, actor=staff["handler"], method=IdentityMethod.BANKID
+        request=request, actor=staff["handler"], method=IdentityMethod.BANKID, match_id=match.pk
     )
-    assert check.checked_by == staff["handler"]
-    assert AuditEntry.objects.filter(
-        action="requests.identity.confirmed", data__method="bankid"
-    ).exists()
+    assert (check.checked_by, check.match) == (staff["handler"], match)
+    match.refresh_from_db()
+    assert match.proven_by == ProofMethod.IDENTITY_CHECK
+    entry = AuditEntry.objects.get(action="requests.identity.confirmed")
+    assert entry.data == {
+        "check_id": check.pk,
+        "method": "bankid",
+        "match_id": match.pk,
+        "subject_id": subject.pk,
+    }
 
 
 class TestExtension:
@@ -189,8 +217,10 @@ class TestExtension:
                 request=request, actor=staff["approver"], months=2, reason="Complex request"
             )
         request.refresh_from_db()
-        assert request.extended_due_date == dt.date(2025, 4, 28)
-        assert request.due_date == dt.date(2025, 4, 28)
+        # Art. 12(3) and 1182/71 Art. 3: three months from receipt on 31 January 2025 end on
+        # 30 April 2025 (not two months after the original due date, 28 April).
+        assert request.extended_due_date == dt.date(2025, 4, 30)
+        assert request.due_date == dt.date(2025, 4, 30)
         assert "Complex request" in mail.outbox[-1].body
         assert "requests.request.extended" in actions_of(request)
 

@@ -14,7 +14,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from requests_app.models import StaffApiToken
-from requests_app.views import staff as staff_views
+from requests_app.services.staff_auth import api_token_issue
+from requests_app.staff import session as staff_views
 from retention.models import AuditEntry
 from tests.requests_app.staff_base import *  # noqa: F403
 from tests.requests_app.staff_base import PASSWORD, current_code, make_request, signed_in
@@ -189,3 +190,69 @@ def test_api_tokens_are_issued_only_after_re_authentication_and_work_once_issued
     assert api.get("/api/v1/staff/requests").status_code == 401
     expired_at = token.expires_at + dt.timedelta(seconds=1)
     assert expired_at > token.created_at
+
+
+def test_the_page_asked_for_is_kept_url_encoded_through_sign_in(org, staff):
+    """Issue 17: `?next=` is URL-encoded (redirect_to_login), so a queue URL with its
+    filters (& and = in the query string) is where the sign-in ends."""
+    from urllib.parse import parse_qs, urlsplit
+
+    client = Client()
+    target = reverse("staff:queue") + "?status=open&q=a=b&sort=due"
+    response = client.get(target)
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == reverse("staff:login")
+    assert parse_qs(location.query) == {"next": [target]}
+    assert "%26" in location.query  # the & of the target is encoded, not a new parameter
+
+    page = client.get(response["Location"])
+    assert f'value="{target.replace("&", "&amp;")}"' in page.content.decode()
+    client.post(response["Location"], {"username": "handler", "password": PASSWORD, "next": target})
+    done = client.post(reverse("staff:login_code"), {"code": current_code(staff["handler"])})
+    assert done.status_code == 302
+    assert done["Location"] == target
+
+
+def test_without_redis_sign_in_fails_closed_quickly_and_says_so(org, staff, private_redis):
+    """Issue 14: with Redis frozen, staff pages must not answer 500 after a long wait. The
+    failure counters live in Redis; without them nothing stops a guesser, so sign-in
+    waits (503, Retry-After) rather than letting unlimited guesses through."""
+    from requests_app.breaker import breakers_reset
+
+    from .test_redis_frozen import frozen
+
+    breakers_reset()
+    client = Client()
+    with frozen(private_redis):
+        started = time.monotonic()
+        first = password_step(client, "handler")
+        second = password_step(client, "handler", "wrong password")
+        elapsed = time.monotonic() - started
+    breakers_reset()
+    assert first.status_code == second.status_code == 503
+    assert int(first["Retry-After"]) >= 30
+    assert "Inloggningen är tillfälligt otillgänglig" in first.content.decode()
+    assert elapsed < 3  # one short timeout, then the breaker answers at once
+    assert client.get(reverse("staff:queue")).status_code == 302  # not signed in
+    assert password_step(client, "handler").status_code == 302  # back to normal after
+
+
+def test_without_redis_the_apis_re_authentication_answers_503(org, staff, private_redis):
+    from requests_app.breaker import breakers_reset
+
+    from .test_redis_frozen import frozen
+
+    approver = staff["approver"]
+    token, _row = api_token_issue(user=approver, name="test")
+    request = make_request(org, kind="objection")
+    breakers_reset()
+    with frozen(private_redis):
+        response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+            f"/api/v1/staff/requests/{request.reference}/approve",
+            {"code": current_code(approver)},
+            content_type="application/json",
+        )
+    breakers_reset()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core import mail
 
 from requests_app.services.staff_digest import deadline_digest_send
-from requests_app.staff_tasks import deadline_digest
+from requests_app.tasks import deadline_digest
 from retention.models import Organisation, StaffMembership
 from tests.requests_app.staff_base import *  # noqa: F403
 from tests.requests_app.staff_base import make_request

@@ -86,3 +86,47 @@ def test_sweep_history_and_progress(org, staff, staff_client):
         reverse("staff:retention", kwargs={"org_slug": org.slug})
     )
     assert "4 / 10" in response.content.decode()
+
+
+def test_the_page_shows_the_policy_gaps_with_file_and_line(org, staff, staff_client):
+    """`check_policies` warnings: where the policy is silent, staff see it (no answer invented)."""
+    client = staff_client(staff["viewer"])
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    response = client.get(reverse("staff:retention", kwargs={"org_slug": org.slug}))
+    html = response.content.decode()
+    assert "Policy gaps" in html
+    (gap,) = response.context["policy_gaps"]
+    assert gap.file == "testorg.yaml" and gap.line == 2
+    assert "does not state the financial year" in gap.message
+    assert "<code>testorg.yaml:2</code>" in html
+
+
+def test_the_page_tells_staff_to_fix_the_policy_when_a_sweep_met_a_policy_error(
+    org, staff, staff_client
+):
+    SweepRun.objects.create(
+        organisation=org,
+        trigger=SweepRun.Trigger.SCHEDULE,
+        status=SweepRun.Status.COMPLETED,
+        cutoff=timezone.now(),
+        finished_at=timezone.now(),
+        errors=[
+            {
+                "code": "no_keep_until",
+                "rule": "customer",
+                "overriding_rule": "bookkeeping",
+                "records": 2,
+                "record_ids": [7001, 7002],
+            }
+        ],
+    )
+    client = staff_client(staff["viewer"])
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = client.get(reverse("staff:retention", kwargs={"org_slug": org.slug})).content.decode()
+    assert "Policy errors" in html
+    assert "Fix the policy file" in html
+    assert (
+        "Last sweep: 2 records of rule customer could not be reduced: rule bookkeeping gives "
+        "no end date." in html
+    )
+    assert "7001, 7002" in html

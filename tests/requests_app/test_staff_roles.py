@@ -21,6 +21,13 @@ from tests.requests_app.staff_base import (
 
 S = RequestStatus
 
+
+def _match_id(request) -> int:
+    """An identity check proves one matched subject: give the request one."""
+    make_subject_with_records(request)
+    return request.matches.get().pk
+
+
 # action: (the lowest role allowed, the status it needs, how to run it)
 SERVICE_ACTIONS = {
     "assign": ("handler", S.NEW, lambda r, u: svc.request_assign(request=r, actor=u, assignee=u)),
@@ -34,7 +41,9 @@ SERVICE_ACTIONS = {
     "identity": (
         "handler",
         S.NEW,
-        lambda r, u: svc.request_identity_confirm(request=r, actor=u, method=IdentityMethod.BANKID),
+        lambda r, u: svc.request_identity_confirm(
+            request=r, actor=u, method=IdentityMethod.BANKID, match_id=_match_id(r)
+        ),
     ),
     "complete": (
         "handler",
@@ -108,6 +117,15 @@ def _page_cases(org, request, hold, subject):
             {},
         ),
         "sweep": ("approver", "post", reverse("staff:sweep_start", kwargs=slug), {}),
+        "exclude a match": (
+            "handler",
+            "post",
+            reverse(
+                "staff:match",
+                kwargs={**ref, "match_id": request.matches.get().pk, "action": "exclude"},
+            ),
+            {},
+        ),
         "refuse": (
             "approver",
             "post",
@@ -208,7 +226,9 @@ def test_every_staff_api_endpoint_answers_404_for_another_organisations_requests
         "unassign": {},
         "notes": {"body": "x"},
         "ask": {"question": "x"},
-        "identity": {"method": "bankid"},
+        "identity": {"method": "bankid", "match": 1},
+        "matches/1/exclude": {},
+        "matches/1/include": {},
         "extend": {"months": 1, "reason": "x"},
         "refuse": {"reasons": ["no_data"], "text": "x", "code": current_code(outsider)},
         "approve": {"code": current_code(outsider)},

@@ -76,14 +76,20 @@ def test_the_plan_keeps_bookkeeping_fields_of_invoices_and_erases_the_rest(organ
         by_category.setdefault(item["category"], set()).add(item["action"])
     assert by_category["ip_address"] == {"delete"}
     assert by_category["customer_contact"] == {"delete"}
-    assert by_category["invoice"] == {"reduce"}
-    paid = [i for i in job.plan if i["category"] == "invoice" and i["until"]]
+    assert by_category["invoice"] == {"reduce", "keep"}
+    paid = [i for i in job.plan if i["category"] == "invoice" and i["action"] == "reduce"]
+    assert len(paid) == 2
     # Paid in 2026: bookkeeping keeps it to the end of 2033.
     until = {dt.datetime.fromisoformat(i["until"]).astimezone(STOCKHOLM) for i in paid}
     assert until == {dt.datetime(2034, 1, 1, tzinfo=STOCKHOLM)}
     assert all(i["reason"] == "legal_obligation" for i in paid)
     bookkeeping = RetentionRule.objects.get(organisation=org, key="bookkeeping")
     assert all(set(i["fields"]) == set(bookkeeping.fields) for i in paid)
+    # The unpaid invoice: bookkeeping counts from the payment, so the policy gives no date
+    # until which it is kept. Not "reduce ... until (none)": kept, and flagged to staff.
+    (unpaid,) = [i for i in job.plan if i["category"] == "invoice" and i["action"] == "keep"]
+    assert unpaid["reason"] == "policy_error" and unpaid["until"] is None
+    assert unpaid["rule"] == "bookkeeping"
 
 
 def test_executing_the_plan_erases_deletes_and_restricts_what_is_kept(organisations):
@@ -96,15 +102,18 @@ def test_executing_the_plan_erases_deletes_and_restricts_what_is_kept(organisati
 
     remaining = Record.objects.filter(subject=subject)
     assert set(remaining.values_list("category__key", flat=True)) == {"invoice"}
-    for record in remaining:
-        assert record.restricted_at is not None
+    assert not remaining.filter(restricted_at=None).exists()
+    paid = remaining.exclude(settled_at=None)
+    for record in paid:
         assert "email" not in record.data and "due_date" not in record.data
         assert record.rule.key == "bookkeeping"
-    paid = remaining.exclude(settled_at=None)
     assert {r.expires_at.astimezone(STOCKHOLM).date() for r in paid} == {dt.date(2034, 1, 1)}
+    # The unpaid invoice (a policy error: no keep-until date) is kept as it was, restricted.
+    unpaid = remaining.get(settled_at=None)
+    assert unpaid.rule.key == "paid_invoice" and "email" in unpaid.data
     job.refresh_from_db()
     assert job.state == "completed"
-    assert job.result == {"deleted": 4, "reduced": 3, "kept": 0}
+    assert job.result == {"deleted": 4, "reduced": 2, "kept": 1}
 
 
 def test_a_hold_placed_after_approval_still_protects_its_records(organisations):
@@ -232,3 +241,39 @@ def test_a_worker_killed_mid_erasure_is_replaced_and_the_job_completes_exactly_o
         == 1
     )
     assert not Record.objects.filter(subject__in=subjects).exclude(category__key="invoice").exists()
+
+
+def test_a_coaching_clients_health_data_is_erased_never_reduced_until_none(organisations):
+    """Issue 13: the plan showed "reduce, legal obligation, until (none)" for health data.
+    Bookkeeping law keeps accounting records: a health note is erased; a paid purchase keeps
+    its accounting fields until the end of the seventh year; an unpaid one (no date to count
+    from) is kept and shown to staff as a policy error."""
+    from tests.retention.test_sweep_overrides import PURCHASE, add
+
+    org = organisations["coachen"]
+    subject = DataSubject.objects.create(organisation=org, external_id="client-9")
+    ended = dt.datetime(2025, 3, 1, tzinfo=STOCKHOLM)
+    health = add(subject, "health", "coaching_health", contract_ended_at=ended)
+    paid = add(
+        subject,
+        "purchases",
+        "contract",
+        dict(PURCHASE),
+        contract_ended_at=ended,
+        settled_at=dt.datetime(2025, 2, 10, tzinfo=STOCKHOLM),
+    )
+    unpaid = add(subject, "purchases", "contract", dict(PURCHASE), contract_ended_at=ended)
+    plan = {
+        i["record"]: i for i in erasure_job_create(organisation=org, subject_ids=[subject.pk]).plan
+    }
+    assert plan[health.pk]["action"] == "delete"
+    assert plan[paid.pk]["action"] == "reduce"
+    assert plan[paid.pk]["reason"] == "legal_obligation"
+    assert dt.datetime.fromisoformat(plan[paid.pk]["until"]) == dt.datetime(
+        2033, 1, 1, tzinfo=STOCKHOLM
+    )
+    bookkeeping = RetentionRule.objects.get(organisation=org, key="bookkeeping")
+    assert plan[paid.pk]["fields"] == sorted(bookkeeping.fields)
+    assert (plan[unpaid.pk]["action"], plan[unpaid.pk]["reason"]) == ("keep", "policy_error")
+    assert plan[unpaid.pk]["until"] is None
+    assert not [i for i in plan.values() if i["action"] == "reduce" and not i["until"]]

@@ -101,7 +101,9 @@ def test_framsteget_rules_are_faithful_to_its_policy(db):
     invoice = _rule_with("framsteget", period_unit="months", period_value=18)
     assert invoice.start_event == "settled"
     bookkeeping = _rule_with("framsteget", legal_basis="legal_obligation", period_unit="years")
-    assert bookkeeping.period_value == 7 and bookkeeping.end_of_calendar_year
+    # Bokföringslagen 7 kap. 2 §: from the end of the calendar year the financial year ended.
+    assert bookkeeping.period_value == 7 and bookkeeping.end_of_financial_year
+    assert not bookkeeping.end_of_calendar_year
     assert bookkeeping.fields and invoice in bookkeeping.overrides.all()
     customer = _rule_with("framsteget", period_unit="months", period_value=12)
     assert customer.start_event == "contract_end"
@@ -191,3 +193,48 @@ def test_the_command_reports_each_organisation_and_fails_loudly(db, tmp_path):
     bad = _write(tmp_path, "expektra", lambda d: d["purposes"][0].update(legal_basis="x"))
     with pytest.raises(CommandError, match="Nothing was loaded"):
         call_command("load_policies", str(bad))
+
+
+# --- How long the portal keeps the organisation's requests (organisation.request_retention) ---
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"fortnights": 2}, "exactly one of days/weeks/months/years"),
+        ({"years": 0}, "a positive int"),
+        ({"years": "3"}, "a positive int"),
+        ({"years": 3, "months": 1}, "exactly one"),
+        ({"years": 11}, "at most 10 years (Art. 5(1)(e))"),
+        ({"months": 121}, "at most 10 years"),
+        ({"weeks": 521}, "at most 10 years"),
+        ("3 years", "exactly one"),
+    ],
+)
+def test_a_request_retention_period_that_is_not_a_period_of_at_most_ten_years_is_refused(
+    db, tmp_path, value, expected
+):
+    """Art. 5(1)(e): the portal's own data needs an end date; preskriptionslagen 2 § (ten
+    years) is the longest a request could be needed to answer a claim."""
+    bad = _write(
+        tmp_path, "framsteget", lambda d: d["organisation"].update(request_retention=value)
+    )
+    with pytest.raises(PolicyError) as excinfo:
+        policies_load(paths=[bad])
+    assert "framsteget.yaml: organisation.request_retention: " in str(excinfo.value)
+    assert expected in str(excinfo.value)
+
+
+def test_the_request_retention_period_is_three_years_unless_the_file_says_otherwise(db, tmp_path):
+    from retention.services.policies import request_retention_period
+
+    policies_load()
+    for org in Organisation.objects.all():
+        assert request_retention_period(organisation=org) == ("years", 3), org.slug
+    for longest in ({"years": 10}, {"months": 120}, {"weeks": 520}, {"days": 3653}):
+        path = _write(
+            tmp_path, "expektra", lambda d, v=longest: d["organisation"].update(request_retention=v)
+        )
+        policies_load(paths=[path])
+        expektra = Organisation.objects.get(slug="expektra")
+        assert request_retention_period(organisation=expektra) == next(iter(longest.items()))

@@ -215,7 +215,7 @@ def test_rectification_overwrites_the_field_and_stores_the_statement(organisatio
         ],
         statement="I moved in March.",
     )
-    assert updated == 1
+    assert updated == {"records": 1, "withheld": {}}
     record.refresh_from_db()
     assert record.data[field] == "new"
     assert "old" not in [record.data[field]]

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from retention.api import api_token_create
+from retention.api import AudiencePagination, api_token_create
 from retention.models import DataSubject
 from retention.services.rights import marketing_objection
 
@@ -101,3 +101,28 @@ def test_the_marketing_audience_never_includes_a_suppressed_subject(store, organ
     assert response.status_code == 200
     emails = {e for r in response.json()["results"] for e in r["email"]}
     assert emails == {"ada@example.se", "cia@example.se"}
+
+
+def test_the_marketing_audience_pages_with_a_cursor_in_the_shared_envelope(
+    store, organisations, monkeypatch
+):
+    """Issue 17: "One pagination shape": the audience keeps a cursor (a large audience
+    that changes while it is read) in the envelope the staff queue shares:
+    `next`, `previous`, `results`; `next` leads to the following page until it is null."""
+    monkeypatch.setattr(AudiencePagination, "page_size", 2)
+    org = organisations["framsteget"]
+    for n in range(3):
+        store.post(
+            "/api/v1/store/subjects",
+            subject_body(org, f"crm-{n}", f"p{n}@example.se"),
+            format="json",
+        )
+    purpose = org.purposes.filter(direct_marketing=True).first().key
+    first = store.get(f"/api/v1/store/marketing-audience?purpose={purpose}").json()
+    assert set(first) == {"next", "previous", "results"}
+    assert len(first["results"]) == 2 and first["previous"] is None
+    assert "cursor=" in first["next"]
+    second = store.get(first["next"]).json()
+    assert len(second["results"]) == 1 and second["next"] is None
+    subjects = {row["subject"] for row in first["results"] + second["results"]}
+    assert subjects == {"crm-0", "crm-1", "crm-2"}

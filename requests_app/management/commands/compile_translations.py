@@ -22,6 +22,8 @@ class Command(BaseCommand):
                 entries = po_parse(po_path)
                 missing = [e.msgid for e in entries if e.msgid and not e.translated]
                 mo_path = compile_po(po_path)
+                if options["verbosity"] < 1:
+                    continue
                 self.stdout.write(f"{mo_path}: {len(entries) - 1} messages")
                 for msgid in missing:
                     self.stderr.write(f"  untranslated: {msgid!r}")

@@ -1,4 +1,7 @@
-"""Create an API token for an organisation's own systems (shown once)."""
+"""Create an API token for an organisation's own systems (shown once).
+
+With -v 0 only the token is printed, for scripts: `TOKEN=$(manage.py create_api_token -v 0 ...)`.
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,4 +21,7 @@ class Command(BaseCommand):
         if org is None:
             raise CommandError(f"No organisation with the slug {organisation!r}")
         token = api_token_create(organisation=org, name=name)
+        if options["verbosity"] < 1:
+            self.stdout.write(token)
+            return
         self.stdout.write(f"Token for {org.slug} ({name}), shown only once:\n{token}")

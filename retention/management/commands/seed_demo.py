@@ -4,8 +4,10 @@ The work is done by `retention.services.demo.demo_seed`; this command
 reports what it wrote and how long it took.
 """
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from retention.management.progress import progress_bar
 from retention.services.demo import FIXED_PEOPLE, DemoError, demo_seed
 
 
@@ -21,7 +23,8 @@ class Command(BaseCommand):
         "(run load_policies first). N subjects are spread evenly over the organisations, with "
         "external ids demo-<org>-<n>; the data is deterministic from --seed, so running again "
         "with the same arguments changes nothing, and existing demo rows are never overwritten. "
-        "The fixed demo people are always added: " + _fixed_people_help() + "."
+        "The fixed demo people are always added: " + _fixed_people_help() + ". "
+        "Refused when DEBUG is false."
     )
 
     def add_arguments(self, parser):
@@ -29,14 +32,26 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
 
     def handle(self, *args, subjects, seed, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            raise CommandError(
+                "DEBUG is false: no demo data outside development "
+                "(docker-compose.demo.yml turns DEBUG on for the demo)"
+            )
+        verbosity = options["verbosity"]
+        bar = progress_bar(self, verbosity=verbosity, total=subjects, unit="subject", desc="seed")
+
         def progress(done: int) -> None:
-            if done % 20000 < 2000:
+            bar.update(done - bar.n)
+            if bar.disable and verbosity >= 2 and done % 20000 < 2000:
                 self.stdout.write(f"  {done} of {subjects} subjects ...")
 
         try:
-            result = demo_seed(subjects=subjects, seed=seed, progress=progress)
+            with bar:
+                result = demo_seed(subjects=subjects, seed=seed, progress=progress)
         except DemoError as exc:
             raise CommandError(str(exc)) from exc
+        if verbosity < 1:
+            return
         counts = result.counts
         per_organisation = ", ".join(f"{slug} {n}" for slug, n in result.per_organisation.items())
         self.stdout.write(
