@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from requests_app.models import (
     OPEN_STATUSES,
+    OutboxMessage,
     RequestEvent,
     RequestStatus,
     StatusToken,
@@ -47,7 +48,7 @@ from requests_app.services.fulfilment import fulfilment_on_verified
 from requests_app.services.matching import request_match
 from requests_app.services.outbox import outbox_enqueue, outbox_message_finish
 from requests_app.services.requests import SEND_CONFIRMATION, SEND_VERIFICATION
-from requests_app.services.tokens import status_token_issue
+from requests_app.services.tokens import status_token_issue, token_hmac
 from retention.audit import log_action
 from retention.keyring import hmac_sign, hmac_verify
 from retention.models import AuditEntry
@@ -330,7 +331,37 @@ def _request_verified(request: SubjectRequest, now) -> SubjectRequest:
 
 
 def confirmation_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
-    """E-mail the confirmation with a single-use status link (the Celery task calls this)."""
+    """E-mail the confirmation with a single-use status link (the Celery task calls this).
+
+    Exactly one e-mail per outbox message, in the three steps of `verification_send`:
+    commit the link's token (its HMAC) first, send outside any transaction, then
+    record the send by finishing the outbox message, retried while the database
+    restarts. A redelivered message whose token exists and whose message is done
+    sends nothing; one whose token another run is sending (younger than
+    `SEND_LEASE_SECONDS`) raises `SendInProgress`; one whose run died before
+    recording the send gets a fresh secret on the same token row.
+    """
+    prepared = _link_prepare(request_id=request_id, outbox_message_id=outbox_message_id)
+    if prepared is None:
+        return False
+    request, row, token = prepared
+    try:
+        email_send(
+            request=request,
+            template="request_confirmed",
+            context={"link_url": public_url(_link_path(request, token))},
+        )
+    except Exception:
+        # Not sent: no usable link is left behind, and the task's retry makes a new one.
+        with contextlib.suppress(DatabaseError):
+            StatusToken.objects.filter(pk=row.pk).delete()
+        raise
+    _retry_while_database_restarts(lambda: _finish_alone(outbox_message_id))
+    return True
+
+
+def _link_prepare(*, request_id: int, outbox_message_id: int | None):
+    """Step 1 of `confirmation_send`: (request, token row, token in clear), or None if done."""
     with transaction.atomic():
         request = (
             SubjectRequest.objects.select_for_update(of=("self",))
@@ -338,25 +369,36 @@ def confirmation_send(*, request_id: int, outbox_message_id: int | None = None) 
             .filter(pk=request_id)
             .first()
         )
-        if request is None:
-            outbox_message_finish(outbox_message_id)
-            return False
-        if (
-            outbox_message_id is not None
-            and StatusToken.objects.filter(outbox_message_id=outbox_message_id).exists()
-        ):
-            outbox_message_finish(outbox_message_id)
-            return False
-        token, _row = status_token_issue(
-            request=request, kind=StatusToken.Kind.LINK, outbox_message_id=outbox_message_id
+        message_done = outbox_message_id is not None and (
+            OutboxMessage.objects.filter(pk=outbox_message_id, completed_at__isnull=False).exists()
         )
-        email_send(
-            request=request,
-            template="request_confirmed",
-            context={"link_url": public_url(_link_path(request, token))},
+        if request is None or message_done:
+            outbox_message_finish(outbox_message_id)
+            return None
+        row = None
+        if outbox_message_id is not None:
+            row = StatusToken.objects.filter(outbox_message_id=outbox_message_id).first()
+        if row is None:
+            token, row = status_token_issue(
+                request=request, kind=StatusToken.Kind.LINK, outbox_message_id=outbox_message_id
+            )
+            return request, row, token
+        now = timezone.now()
+        if row.created_at > now - dt.timedelta(seconds=SEND_LEASE_SECONDS):
+            raise SendInProgress(f"outbox message {outbox_message_id}")
+        # The run that made it died before recording the send: a fresh secret, same row.
+        token = secrets.token_urlsafe(32)
+        StatusToken.objects.filter(pk=row.pk).update(
+            token_hmac=token_hmac(token),
+            created_at=now,
+            expires_at=now + (row.expires_at - row.created_at),
         )
+    return request, row, token
+
+
+def _finish_alone(outbox_message_id: int | None) -> None:
+    with transaction.atomic():
         outbox_message_finish(outbox_message_id)
-    return True
 
 
 def _link_path(request: SubjectRequest, token: str) -> str:

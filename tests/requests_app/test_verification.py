@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -10,13 +11,15 @@ from django.core import mail
 from django.db import OperationalError
 from django.utils import timezone
 
-from requests_app.models import RequestStatus, VerificationCode
+from requests_app.models import OutboxMessage, RequestStatus, StatusToken, VerificationCode
+from requests_app.services.tokens import status_token_exchange
 from requests_app.services.verification import (
     SEND_LEASE_SECONDS,
     CodeResult,
     SendInProgress,
     VerificationFailed,
     _retry_while_database_restarts,
+    confirmation_send,
     verification_check,
     verification_request_new,
     verification_send,
@@ -195,6 +198,69 @@ def test_recording_the_send_is_retried_while_the_database_restarts():
 
     _retry_while_database_restarts(record)
     assert len(calls) == 3
+
+
+@pytest.fixture
+def confirmed(filed, deliver):
+    """A verified request whose confirmation (with its status link) has been e-mailed."""
+    with deliver():
+        verification_check(request=filed, code=last_code())
+    return filed
+
+
+def _link_token(message) -> str:
+    return re.search(r"/open/\?t=([\w-]+)", message.body)[1]
+
+
+def test_a_redelivered_confirmation_sends_no_second_link(confirmed):
+    """Issue 14: nothing is done twice. The confirmation's message is redelivered (its
+    first run sent the link and finished): no second e-mail, no second token."""
+    row = StatusToken.objects.get(request=confirmed, kind=StatusToken.Kind.LINK)
+    sent = len(mail.outbox)
+    assert (
+        confirmation_send(request_id=confirmed.pk, outbox_message_id=row.outbox_message_id) is False
+    )
+    assert len(mail.outbox) == sent
+    assert StatusToken.objects.filter(request=confirmed, kind=StatusToken.Kind.LINK).count() == 1
+
+
+def test_a_confirmation_being_sent_by_another_run_waits(confirmed):
+    """The link's token is committed but its send not yet recorded (another run is
+    between its commit and its send): the redelivery sends nothing and is retried."""
+    row = StatusToken.objects.get(request=confirmed, kind=StatusToken.Kind.LINK)
+    OutboxMessage.objects.filter(pk=row.outbox_message_id).update(completed_at=None)
+    sent = len(mail.outbox)
+    with pytest.raises(SendInProgress):
+        confirmation_send(request_id=confirmed.pk, outbox_message_id=row.outbox_message_id)
+    assert len(mail.outbox) == sent
+
+
+def test_a_confirmation_whose_run_died_gets_a_fresh_link_on_the_same_token(confirmed):
+    """The run died after committing the token and before recording the send: after the
+    lease one new link goes out, the old link no longer opens anything, the new one does."""
+    old = _link_token(mail.outbox[-1])
+    row = StatusToken.objects.get(request=confirmed, kind=StatusToken.Kind.LINK)
+    OutboxMessage.objects.filter(pk=row.outbox_message_id).update(completed_at=None)
+    later = dt.timedelta(seconds=SEND_LEASE_SECONDS + 1)
+    with time_machine.travel(timezone.now() + later, tick=False):
+        assert confirmation_send(request_id=confirmed.pk, outbox_message_id=row.outbox_message_id)
+    assert StatusToken.objects.filter(request=confirmed, kind=StatusToken.Kind.LINK).count() == 1
+    assert OutboxMessage.objects.get(pk=row.outbox_message_id).completed_at is not None
+    new = _link_token(mail.outbox[-1])
+    assert new != old
+    assert not status_token_exchange(request=confirmed, token=old)
+    assert status_token_exchange(request=confirmed, token=new)
+
+
+def test_a_failed_confirmation_send_leaves_no_link_behind(confirmed, settings):
+    """The mail server refuses the connection: the task fails (and is retried), and no
+    unsent link token is left."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    before = StatusToken.objects.filter(request=confirmed).count()
+    with pytest.raises(OSError):
+        confirmation_send(request_id=confirmed.pk, outbox_message_id=None)
+    assert StatusToken.objects.filter(request=confirmed).count() == before
 
 
 def test_the_code_mail_is_in_the_requests_language(org, deliver):
