@@ -258,6 +258,19 @@ class HoldForm(AccessibleFormMixin, forms.Form):
         return self.cleaned_data["subject_value"].strip()
 
 
+class StaffSettingsForm(AccessibleFormMixin, forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language of the staff pages and of your e-mails"),
+        choices=[
+            ("sv", "Svenska"),
+            ("en", "English"),
+            ("", _("No choice: the pages follow this browser, e-mails your organisation")),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+
 class TokenForm(AccessibleFormMixin, forms.Form):
     name = forms.CharField(label=_("What is the token for?"), max_length=100)
 
