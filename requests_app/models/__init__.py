@@ -42,6 +42,7 @@ from requests_app.models.staff import (
     RequestResolution,
     SavedQueueFilter,
     StaffApiToken,
+    StaffPreference,
 )
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "RestrictionLift",
     "SavedQueueFilter",
     "StaffApiToken",
+    "StaffPreference",
     "StatusToken",
     "SubjectRequest",
     "VerificationCode",

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from requests_app.models.intake import Language
+
 __all__ = [
     "IdentityCheck",
     "IdentityMethod",
@@ -20,6 +22,7 @@ __all__ = [
     "RequestResolution",
     "SavedQueueFilter",
     "StaffApiToken",
+    "StaffPreference",
 ]
 
 
@@ -211,3 +214,20 @@ class SavedQueueFilter(models.Model):
 
     def __str__(self) -> str:
         return f"saved filter {self.pk} of user {self.user_id}"
+
+
+class StaffPreference(models.Model):
+    """A staff member's own settings: the language of the staff pages and of their e-mails.
+
+    No row, or no language, keeps the defaults: the pages follow the browser's language
+    switch, the e-mails the language of the staff member's first organisation.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_preference"
+    )
+    language = models.CharField(max_length=2, choices=Language.choices, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

@@ -10,10 +10,10 @@ out; the technical administrator looks into it). One e-mail per person, sent
 at most once a day (a repeat of the task sends nothing). The e-mail holds
 references, types and dates only, no personal data of the requesters.
 
-Each e-mail is in its reader's language. Staff have no language setting of
-their own (the language switch of the pages is a cookie of one browser), so
-it is the default language of the organisation they belong to, the first
-one they were made a member of when they belong to several.
+Each e-mail is in its reader's language: the one they chose on their settings
+page (`services.staff_preferences`), else the default language of the
+organisation they belong to, the first one they were made a member of when
+they belong to several.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from requests_app.models import (
 from requests_app.permissions import ROLE_RANK
 from requests_app.selectors.fulfilment import failed_fulfilment
 from requests_app.services.emails import public_url
+from requests_app.services.staff_preferences import staff_languages_chosen
 from retention.audit import log_action
 from retention.models import StaffMembership
 
@@ -170,8 +171,9 @@ def given_up_request_ids() -> set[int]:
 
 
 def staff_languages(*, user_ids: list[int]) -> dict[int, str]:
-    """{user id: language} for e-mails to staff: their first organisation's default language."""
-    languages: dict[int, str] = {}
+    """{user id: language} for e-mails to staff: their own choice, else their first
+    organisation's default language."""
+    languages = staff_languages_chosen(user_ids=user_ids)
     for user_id, language in (
         StaffMembership.objects.filter(user_id__in=user_ids)
         .order_by("id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from requests_app.accessible_forms import AccessibleFormMixin
@@ -12,6 +13,9 @@ from requests_app.deadlines import MAX_EXTENSION_MONTHS
 from requests_app.models import IdentityMethod, RefusalReason, RequestKind, RequestStatus
 from requests_app.permissions import QUEUE_STATUSES
 from retention.models import StaffMembership
+from retention.services.subjects import FIND_KINDS
+
+SUBJECT_KINDS = [(kind.value, capfirst(kind.label)) for kind in FIND_KINDS]
 
 
 class LoginForm(AccessibleFormMixin, forms.Form):
@@ -214,8 +218,31 @@ class PeriodForm(AccessibleFormMixin, forms.Form):
 
 
 class HoldForm(AccessibleFormMixin, forms.Form):
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea, max_length=2000)
-    subject_id = forms.IntegerField(label=_("Only this subject (id)"), required=False, min_value=1)
+    """A legal hold: on the whole organisation, one category, one person, or both.
+
+    Staff name the person by what they know of them (`retention.services.subjects`);
+    the lookup, with its normalisation, is the service's.
+    """
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        help_text=_("Why the data must be kept: the case, the authority's order, the dispute."),
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=2000,
+    )
+    subject_kind = forms.ChoiceField(
+        label=_("Find the person by"), choices=SUBJECT_KINDS, required=False, initial="email"
+    )
+    subject_value = forms.CharField(
+        label=_("Only this person"),
+        help_text=_(
+            "Their e-mail address, personnummer or customer number. Leave empty to hold "
+            "everyone's records (in the category below, if you choose one)."
+        ),
+        required=False,
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
     category = forms.ChoiceField(label=_("Only this category"), required=False)
     ends_at = forms.DateTimeField(label=_("Ends at"), required=False)
 
@@ -224,6 +251,24 @@ class HoldForm(AccessibleFormMixin, forms.Form):
         self.fields["category"].choices = [("", _("All categories"))] + [
             (c.key, c.key) for c in categories
         ]
+        for name in ("reason", "subject_value"):  # the help text, read with the field
+            self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_helptext"
+
+    def clean_subject_value(self):
+        return self.cleaned_data["subject_value"].strip()
+
+
+class StaffSettingsForm(AccessibleFormMixin, forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language of the staff pages and of your e-mails"),
+        choices=[
+            ("sv", "Svenska"),
+            ("en", "English"),
+            ("", _("No choice: the pages follow this browser, e-mails your organisation")),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+    )
 
 
 class TokenForm(AccessibleFormMixin, forms.Form):

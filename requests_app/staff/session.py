@@ -3,7 +3,8 @@
 Every staff page but the sign-in steps is wrapped in `staff_required`: a user
 signed in with password *and* a TOTP code (django-otp), within the idle and
 absolute session limits (`STAFF_SESSION_IDLE_MINUTES`, `STAFF_SESSION_MAX_HOURS`),
-and a member of at least one organisation. Destructive actions need a recent
+and a member of at least one organisation. The page is in the member's own language
+when they chose one (`services.staff_preferences`). Destructive actions need a recent
 re-authentication (`STAFF_REAUTH_MINUTES`, `recently_authenticated`). The Django
 admin applies the same limits (`portal/admin.py`).
 """
@@ -19,6 +20,7 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -29,6 +31,7 @@ from requests_app.permissions import (
     staff_roles,
     user_can,
 )
+from requests_app.services.staff_preferences import staff_language
 
 PENDING = "staff_pending"  # {"user_id", "backend", "at"}: password right, code still to come
 
@@ -68,6 +71,9 @@ def staff_required(view):
         if not staff_roles(user):
             raise PermissionDenied
         http_request.session[SEEN_AT] = time.time()
+        if language := staff_language(user=user):  # their own setting beats the browser's
+            translation.activate(language)
+            http_request.LANGUAGE_CODE = language
         return view(http_request, *args, **kwargs)
 
     return wrapper

@@ -12,6 +12,7 @@ from requests_app.staff.views import (
     fulfilment,
     organisation,
     packages,
+    preferences,
     queue,
     recovery,
 )
@@ -31,6 +32,7 @@ urlpatterns = [
     path("confirm/", auth.reauth, name="reauth"),
     path("tokens/", auth.api_tokens, name="api_tokens"),
     path("recovery-codes/", recovery.recovery_codes, name="recovery_codes"),
+    path("settings/", preferences.my_settings, name="settings"),
     path("requests/<str:reference>/", detail.detail, name="detail"),
     path("requests/<str:reference>/progress/", detail.progress, name="progress"),
     path(

@@ -252,6 +252,7 @@ def test_every_staff_page(new_page, steps, stack, organisations):
         ("audit", f"/staff/org/{organisation.slug}/audit/"),
         ("staff members", f"/staff/org/{organisation.slug}/staff/"),
         ("api tokens", "/staff/tokens/"),
+        ("my settings", "/staff/settings/"),
         ("confirm it is you", "/staff/confirm/"),
     ]
     for name, path in pages:

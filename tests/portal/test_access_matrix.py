@@ -120,6 +120,7 @@ ACCESS: dict[str, Expect] = {
     "staff/confirm/": STAFF_OWN,
     "staff/tokens/": STAFF_OWN,
     "staff/recovery-codes/": STAFF_OWN,
+    "staff/settings/": STAFF_OWN,
     "staff/requests/<str:reference>/": STAFF_OBJECT,
     "staff/requests/<str:reference>/progress/": STAFF_OBJECT,
     "staff/requests/<str:reference>/subjects/<int:subject_id>/": STAFF_OBJECT,

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core import mail
 
 from requests_app.services.staff_digest import deadline_digest_send
+from requests_app.services.staff_preferences import staff_language_set
 from requests_app.tasks import deadline_digest
 from retention.models import Organisation, StaffMembership
 from tests.requests_app.staff_base import *  # noqa: F403
@@ -97,6 +98,28 @@ def test_a_member_of_several_organisations_gets_the_language_of_the_first_one(
     with time_machine.travel(MORNING, tick=False):
         deadline_digest_send()
     assert mail_to(handler)[0].subject == "Begäranden att besvara snart (2025-05-12)"
+
+
+def test_a_staff_members_own_language_beats_their_organisations(org, other_org, staff, outsider):
+    Organisation.objects.filter(pk=other_org.pk).update(default_language="en")
+    staff_language_set(user=staff["handler"], language="en")  # in a Swedish organisation
+    staff_language_set(user=outsider, language="sv")  # in an English one
+    staff_language_set(user=staff["approver"], language="")  # no choice: the organisation's
+    due = received_for_due(dt.date(2025, 5, 8))  # overdue on MORNING
+    make_request(org, received_at=due, assignee=staff["handler"])
+    make_request(other_org, received_at=due, assignee=outsider)
+    with time_machine.travel(MORNING, tick=False):
+        deadline_digest_send()
+
+    english = mail_to(staff["handler"])[0]
+    assert english.subject == "Requests to answer soon (2025-05-12)"
+    assert "Good morning handler," in english.body
+    assert "Assigned to you and overdue" in english.alternatives[0][0]
+    swedish = mail_to(outsider)[0]
+    assert swedish.subject == "Begäranden att besvara snart (2025-05-12)"
+    assert "God morgon outsider," in swedish.body
+    assert "Tilldelade dig och försenade" in swedish.alternatives[0][0]
+    assert mail_to(staff["approver"])[0].subject == "Begäranden att besvara snart (2025-05-12)"
 
 
 def test_the_digest_is_sent_once_a_day(org, staff):

@@ -96,7 +96,7 @@ def register_csv(http_request, org_slug: str):
 @staff_required
 def retention_overview(http_request, org_slug: str):
     organisation = organisation_get_for_user(user=http_request.user, slug=org_slug)
-    from retention.services.holds import holds_active
+    from retention.services.subjects import holds_described
     from retention.services.sweeps import records_kept_without_end
 
     runs = sel.sweep_runs(organisation=organisation)
@@ -113,7 +113,7 @@ def retention_overview(http_request, org_slug: str):
             "kept_without_end": records_kept_without_end(organisation=organisation),
             "request_retention": sel.request_retention_overview(organisation=organisation),
             "runs": sel.sweep_runs(organisation=organisation),
-            "holds": list(holds_active(organisation=organisation)),
+            "holds": holds_described(organisation=organisation),
             "hold_form": f.HoldForm(categories=organisation.categories.order_by("key")),
             "can": organisation_permissions(http_request.user, organisation),
         },
@@ -150,41 +150,55 @@ def sweep_start(http_request, org_slug: str):
 @staff_required
 @require_POST
 def hold_place(http_request, org_slug: str):
+    """Place a hold on the organisation, a category, or one person found by what staff know
+    of them (e-mail address, personnummer, customer number: never in a URL or a log)."""
     from retention.services.holds import hold_place as place
+    from retention.services.subjects import SubjectLookupError, subject_find
 
     organisation = organisation_get_for_user(
         user=http_request.user, slug=org_slug, action=Action.MANAGE_HOLDS
     )
+    back = redirect("staff:retention", org_slug=organisation.slug)
     form = f.HoldForm(http_request.POST, categories=organisation.categories.order_by("key"))
-    if form.is_valid():
-        data = form.cleaned_data
-        subject = None
-        if data["subject_id"]:
-            subject = organisation.subjects.filter(pk=data["subject_id"]).first()
-            if subject is None:
-                messages.error(http_request, _("No such subject in this organisation."))
-                return redirect("staff:retention", org_slug=organisation.slug)
-        category = (
-            organisation.categories.filter(key=data["category"]).first()
-            if data["category"]
-            else None
-        )
-        try:
-            place(
-                organisation=organisation,
-                reason=data["reason"],
-                user=http_request.user,
-                subject=subject,
-                category=category,
-                ends_at=data["ends_at"],
-            )
-        except ValueError as exc:
-            messages.error(http_request, str(exc))
+    if not form.is_valid():
+        if "reason" in form.errors:
+            messages.error(http_request, _("The hold needs a reason."))
         else:
-            messages.success(http_request, _("The legal hold is in place."))
+            problems = " ".join(e for errors in form.errors.values() for e in errors)
+            messages.error(http_request, _("The hold was not placed: %s") % problems)
+        return back
+    data = form.cleaned_data
+    subject = None
+    if data["subject_value"]:
+        try:
+            subject = subject_find(
+                organisation=organisation, kind=data["subject_kind"], value=data["subject_value"]
+            )
+        except SubjectLookupError as exc:
+            messages.error(http_request, _("The hold was not placed: %s") % exc.message)
+            return back
+    category = (
+        organisation.categories.filter(key=data["category"]).first() if data["category"] else None
+    )
+    try:
+        place(
+            organisation=organisation,
+            reason=data["reason"],
+            user=http_request.user,
+            subject=subject,
+            category=category,
+            ends_at=data["ends_at"],
+        )
+    except ValueError as exc:
+        messages.error(http_request, str(exc))
     else:
-        messages.error(http_request, _("The hold needs a reason."))
-    return redirect("staff:retention", org_slug=organisation.slug)
+        messages.success(
+            http_request,
+            _("The legal hold is in place for one person: the list of holds shows who.")
+            if subject
+            else _("The legal hold is in place."),
+        )
+    return back
 
 
 @staff_required
