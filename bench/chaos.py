@@ -28,8 +28,8 @@ it small (`--requests 300 ...`). In one run:
    (fast shutdown) during the sweep and restarted by the supervisor; beat
    killed and restarted.
 5. Waits until the work drains, then checks, and prints a table:
-   every request answered 201 is stored; every verification e-mail went out
-   exactly once; every approved erasure completed exactly once with one
+   every request answered 201 is stored; every verification e-mail, and every
+   verified request's confirmation e-mail, went out exactly once; every approved erasure completed exactly once with one
    `retention.erasure.completed` audit entry; every approved access request
    has its package; the sweep's remaining rows have the same fingerprint as
    an undisturbed sweep (same cutoff) of the copy; the audit chain verifies;
@@ -66,6 +66,7 @@ BIN = Path(sys.executable).parent
 SWEEP_ORG = "prokompetens"
 ERASE_ORG = "framsteget"
 CODE_LINE = re.compile(r"^\s{4}(\d{6})$", re.MULTILINE)
+LINK_LINE = re.compile(r"/open/\?t=[\w-]+")
 
 
 # --- the load ---------------------------------------------------------------------
@@ -196,11 +197,10 @@ def load(run: Run, total: int, rate: float, special: list[tuple[str, str]]) -> N
         thread.join()
 
 
-def mail_codes(mail_dir: Path, seen: dict[str, float]) -> dict[str, list[str]]:
-    """{recipient: [code, ...]} of every verification e-mail written so far."""
-    codes: dict[str, list[str]] = {}
+def mail_texts(mail_dir: Path):
+    """(recipient, plain-text body) of every e-mail written so far."""
     if not mail_dir.is_dir():
-        return codes
+        return
     for path in sorted(mail_dir.iterdir()):
         for raw in path.read_text(errors="replace").split("-" * 79):
             if not raw.strip():
@@ -208,14 +208,28 @@ def mail_codes(mail_dir: Path, seen: dict[str, float]) -> dict[str, list[str]]:
             message = email.message_from_string(raw.strip())
             to = (message.get("To") or "").strip().lower()
             for part in message.walk():
-                if part.get_content_type() != "text/plain":
-                    continue
-                payload = part.get_payload(decode=True) or b""
-                match = CODE_LINE.search(payload.decode("utf-8", "replace"))
-                if match:
-                    codes.setdefault(to, []).append(match.group(1))
+                if part.get_content_type() == "text/plain":
+                    payload = part.get_payload(decode=True) or b""
+                    yield to, payload.decode("utf-8", "replace")
                     break
+
+
+def mail_codes(mail_dir: Path, seen: dict[str, float]) -> dict[str, list[str]]:
+    """{recipient: [code, ...]} of every verification e-mail written so far."""
+    codes: dict[str, list[str]] = {}
+    for to, text in mail_texts(mail_dir):
+        if match := CODE_LINE.search(text):
+            codes.setdefault(to, []).append(match.group(1))
     return codes
+
+
+def mail_links(mail_dir: Path) -> dict[str, int]:
+    """{recipient: number of confirmation e-mails (with a status link)} written so far."""
+    links: dict[str, int] = {}
+    for to, text in mail_texts(mail_dir):
+        if LINK_LINE.search(text):
+            links[to] = links.get(to, 0) + 1
+    return links
 
 
 def verifier(run: Run, approvers: list) -> None:
@@ -764,6 +778,7 @@ def check(run: Run, seeded: dict, copy_url: str) -> dict:
     )
     codes = mail_codes(run.mail_dir, {})
     mails = Counter({address: len(c) for address, c in codes.items()})
+    links = mail_links(run.mail_dir)
     rows = []
     phases = [Phase("no fault", 0.0)] + run.phases
     for entry in phases:
@@ -790,6 +805,13 @@ def check(run: Run, seeded: dict, copy_url: str) -> dict:
             failures.append(f"{entry.name}: {len(lost)} lost, e.g. {lost[0].reference}")
         if duplicated:
             failures.append(f"{entry.name}: {len(duplicated)} codes e-mailed more than once")
+        confirmed = [f for f in filed_ok if f.verified]
+        twice = [f for f in confirmed if links.get(f.email, 0) > 1]
+        never = [f for f in confirmed if links.get(f.email, 0) == 0]
+        if twice:
+            failures.append(f"{entry.name}: {len(twice)} confirmations e-mailed more than once")
+        if never:
+            failures.append(f"{entry.name}: {len(never)} verified requests got no confirmation")
         if entry.started and percentile(latencies, 0.99) > 2.0:
             failures.append(f"{entry.name}: p99 submit latency over 2 s")
     # While PostgreSQL is down a submission cannot be stored and is not acknowledged (it is
