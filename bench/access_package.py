@@ -153,9 +153,9 @@ def build(subject_id: int, label: str) -> dict:
 
 
 def records_in_package(package) -> tuple[int, list[str]]:
-    from requests_app.services.packages import _open
+    from requests_app.services.packages.download import package_open
 
-    raw, reader = _open(package)
+    raw, reader = package_open(package)
     with raw:
         data = b"".join(reader.iter_chunks())
     with zipfile.ZipFile(io.BytesIO(data)) as archive:

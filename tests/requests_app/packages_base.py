@@ -25,6 +25,7 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.services import packages
+from requests_app.services.packages.common import package_context
 from retention.models import DataSubject, Disclosure, Record
 from tests.requests_app import staff_base
 from tests.requests_app.staff_base import *  # noqa: F403
@@ -159,7 +160,7 @@ def approved_request(
 def package_bytes(package: DataPackage) -> bytes:
     """The decrypted file, as the person gets it."""
     with open(packages.package_path(package), "rb") as raw:
-        return EncryptedReader(raw, context=packages._context(package)).read()
+        return EncryptedReader(raw, context=package_context(package)).read()
 
 
 def package_zip(package: DataPackage) -> dict[str, bytes]:

@@ -26,6 +26,8 @@ from requests_app.models import (
 )
 from requests_app.services import packages
 from requests_app.services.packages import SCHEMA_DIR
+from requests_app.services.packages import build as packages_build
+from requests_app.services.packages import report as packages_report
 from requests_app.services.staff import StaffActionError, request_cancel
 from retention.models import AuditEntry, DataSubject, Record
 from tests.requests_app.packages_base import *  # noqa: F403
@@ -292,7 +294,7 @@ def test_a_build_that_crashed_is_started_again_from_scratch(org, staff, monkeypa
     def crash(*args, **kwargs):
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(packages, "_write_access", crash)
+    monkeypatch.setattr(packages_build, "write_access", crash)
     with pytest.raises(RuntimeError):
         packages.package_start(request_id=request.pk)
     package = DataPackage.objects.get(request=request)
@@ -307,7 +309,7 @@ def test_a_build_whose_worker_died_is_handed_to_a_worker_again(
     org, staff, monkeypatch, deliver, settings
 ):
     request = approved_request(org)
-    monkeypatch.setattr(packages, "_write_access", lambda *a: (_ for _ in ()).throw(OSError()))
+    monkeypatch.setattr(packages_build, "write_access", lambda *a: (_ for _ in ()).throw(OSError()))
     with pytest.raises(OSError):
         packages.package_start(request_id=request.pk)
     monkeypatch.undo()
@@ -341,7 +343,7 @@ def test_a_cancelled_request_gets_no_package(org, staff):
 
 
 def test_building_takes_the_same_number_of_queries_for_many_records(org, staff, monkeypatch):
-    monkeypatch.setattr(packages, "RENDER_BATCH", 7)  # several rendered pieces per category
+    monkeypatch.setattr(packages_report, "RENDER_BATCH", 7)  # several rendered pieces per category
     counts = []
     for n in (1, 40):
         subject = person_with_data(org, external_id=f"many-{n}")
