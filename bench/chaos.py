@@ -29,7 +29,8 @@ it small (`--requests 300 ...`). In one run:
    killed and restarted.
 5. Waits until the work drains, then checks, and prints a table:
    every request answered 201 is stored; every verification e-mail, and every
-   verified request's confirmation e-mail, went out exactly once; every approved erasure completed exactly once with one
+   verified request's confirmation e-mail, went out exactly once; every
+   approved erasure completed exactly once with one
    `retention.erasure.completed` audit entry; every approved access request
    has its package; the sweep's remaining rows have the same fingerprint as
    an undisturbed sweep (same cutoff) of the copy; the audit chain verifies;
