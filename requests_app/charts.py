@@ -58,9 +58,11 @@ def _number(value: float) -> str:
     return formats.number_format(value, decimal_pos=0 if float(value).is_integer() else 1)
 
 
-def _svg(key: str, title: str, description: str, body: list[str]) -> SafeString:
+def _svg(
+    key: str, title: str, description: str, body: list[str], height: int = HEIGHT
+) -> SafeString:
     return mark_safe(  # noqa: S308  (every text in `body` and here is escaped)
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{key}-title {key}-desc" focusable="false">'
         f'<title id="{key}-title">{escape(title)}</title>'
         f'<desc id="{key}-desc">{escape(description)}</desc>' + "".join(body) + "</svg>"
@@ -139,14 +141,17 @@ def _figure(key: str, title: str, description: str, body: list[str] | None) -> S
 
 
 def _empty_svg(key: str, title: str, description: str) -> SafeString:
+    """A low strip with the words, not an empty plot of full height."""
+    height = 48
     return _svg(
         key,
         title,
         description,
         [
-            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
+            f'<text x="{WIDTH / 2}" y="{height / 2 + 5}" text-anchor="middle">'
             f"{escape(_('Nothing to show yet.'))}</text>"
         ],
+        height=height,
     )
 
 

@@ -535,6 +535,19 @@ def sweep_runs(*, organisation: Organisation, limit: int = 20) -> list[SweepRunR
     ]
 
 
+def sweep_progress(*, organisation: Organisation, limit: int = 20) -> dict:
+    """What the retention page polls while a sweep runs: each shown sweep's status and
+    progress (one query), in the shape `static/js/progress.js` writes into the page."""
+    runs = SweepRun.objects.filter(organisation=organisation).order_by("-started_at")[:limit]
+    fields, bars, running = {}, [], False
+    for run in runs:
+        running = running or run.status == SweepRun.Status.RUNNING
+        fields[f"sweep.{run.pk}.status"] = str(run.get_status_display())
+        fields[f"sweep.{run.pk}.progress"] = f"{run.processed} / {run.expected}"
+        bars.append({"id": f"sweep-{run.pk}-bar", "done": run.processed, "total": run.expected})
+    return {"running": running, "fields": fields, "bars": bars}
+
+
 # --- The portal's own requests: their retention period -----------------------------
 
 

@@ -66,6 +66,11 @@ urlpatterns = [
     path("org/<slug:org_slug>/register.csv", organisation.register_csv, name="register_csv"),
     path("org/<slug:org_slug>/retention/", organisation.retention_overview, name="retention"),
     path("org/<slug:org_slug>/retention/sweep/", organisation.sweep_start, name="sweep_start"),
+    path(
+        "org/<slug:org_slug>/retention/sweeps/progress/",
+        organisation.sweep_progress,
+        name="sweep_progress",
+    ),
     path("org/<slug:org_slug>/holds/", organisation.hold_place, name="hold_place"),
     path("org/<slug:org_slug>/holds/<int:hold_id>/lift/", organisation.hold_lift, name="hold_lift"),
     path("org/<slug:org_slug>/audit/", organisation.audit_status, name="audit"),

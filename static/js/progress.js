@@ -1,10 +1,12 @@
-/* Live progress of a running worker on a request's staff page (no dependencies).
+/* Live progress of running workers on the staff pages (no dependencies).
 
-   The next-step box carries data-progress-url while a worker runs (an erasure job, a
-   package build). Every few seconds this asks that URL (JSON, same origin, the staff
-   session's cookie) and writes the texts it answers into the elements marked
-   data-progress-field="<name>". When the worker is done it stops and offers to reload.
-   Without JavaScript the page shows the progress as loaded, with a refresh link. */
+   An element carries data-progress-url while a worker runs: the request page's next-step
+   box (an erasure job, a package build), the retention page's sweeps. Every few seconds
+   this asks that URL (JSON, same origin, the staff session's cookie) and writes the texts
+   it answers into the elements marked data-progress-field="<name>": the request page's
+   named keys, and any `fields` ({name: text}) and `bars` ([{id, done, total}], for
+   <progress> elements). When the worker is done it stops and offers to reload. Without
+   JavaScript the page shows the progress as loaded, with a refresh link. */
 (function () {
   "use strict";
   var box = document.querySelector("[data-progress-url]");
@@ -30,22 +32,34 @@
     });
   }
 
+  function bar(id, done, total) {
+    var element = document.getElementById(id);
+    if (element) {
+      element.max = Math.max(1, total);
+      element.value = done;
+      element.textContent = done + "/" + total;
+    }
+  }
+
   function show(data) {
     set("next_step", data.next_step);
     if (data.job) {
       set("job.state_label", data.job.state_label);
       set("job.text", data.job.text);
-      var bar = document.getElementById("job-progress");
-      if (bar) {
-        bar.max = Math.max(1, data.job.total);
-        bar.value = data.job.done;
-        bar.textContent = data.job.done + "/" + data.job.total;
-      }
+      bar("job-progress", data.job.done, data.job.total);
     }
+    Object.keys(data.fields || {}).forEach(function (name) {
+      set(name, data.fields[name]);
+    });
+    (data.bars || []).forEach(function (b) {
+      bar(b.id, b.done, b.total);
+    });
     if (data.package) {
       set("package.state_label", data.package.state_label);
     }
-    box.className = box.className.replace(/next-step-\w+/, "next-step-" + data.tone);
+    if (data.tone) {
+      box.className = box.className.replace(/next-step-\w+/, "next-step-" + data.tone);
+    }
   }
 
   function tick() {

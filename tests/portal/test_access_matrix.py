@@ -134,6 +134,7 @@ ACCESS: dict[str, Expect] = {
     "staff/org/<slug:org_slug>/register.csv": STAFF_OBJECT,
     "staff/org/<slug:org_slug>/retention/": STAFF_OBJECT,
     "staff/org/<slug:org_slug>/retention/sweep/": STAFF_OBJECT,
+    "staff/org/<slug:org_slug>/retention/sweeps/progress/": STAFF_OBJECT,
     "staff/org/<slug:org_slug>/holds/": STAFF_OBJECT,
     "staff/org/<slug:org_slug>/holds/<int:hold_id>/lift/": STAFF_OBJECT,
     "staff/org/<slug:org_slug>/audit/": STAFF_OBJECT,

@@ -10,12 +10,12 @@ import itertools
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app import charts, deadlines
 from requests_app.permissions import (
@@ -94,6 +94,14 @@ def register_csv(http_request, org_slug: str):
 
 
 @staff_required
+@require_GET
+def sweep_progress(http_request, org_slug: str):
+    """JSON for the retention page's live sweep progress (static/js/progress.js)."""
+    organisation = organisation_get_for_user(user=http_request.user, slug=org_slug)
+    return JsonResponse(sel.sweep_progress(organisation=organisation))
+
+
+@staff_required
 def retention_overview(http_request, org_slug: str):
     organisation = organisation_get_for_user(user=http_request.user, slug=org_slug)
     from retention.services.subjects import holds_described
@@ -112,7 +120,8 @@ def retention_overview(http_request, org_slug: str):
             "policy_errors": last_run.errors if last_run else [],
             "kept_without_end": records_kept_without_end(organisation=organisation),
             "request_retention": sel.request_retention_overview(organisation=organisation),
-            "runs": sel.sweep_runs(organisation=organisation),
+            "runs": runs,
+            "sweeps_running": any(row.run.status == SweepRun.Status.RUNNING for row in runs),
             "holds": holds_described(organisation=organisation),
             "hold_form": f.HoldForm(categories=organisation.categories.order_by("key")),
             "can": organisation_permissions(http_request.user, organisation),
