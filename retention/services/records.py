@@ -40,7 +40,7 @@ Design:
   recomputes the rules and expiries of each organisation it touched (one
   statement each; only changed rows are written).
 
-`seed_demo` (`retention/services/demo.py`) builds the same validated rows in
+`seed_demo` (`retention/demo/`) builds the same validated rows in
 Python and writes them with `subject_rows_write`, so both share one writer.
 """
 
