@@ -627,7 +627,7 @@ class ErasureTombstone(models.Model):
     erasure and the job. No identifier is kept in clear. `category_ids` names
     the categories a partial erasure covered (empty: all). The importer skips a
     matching record collected at or before `erased_at`
-    (`retention.services.records`); a tombstone never touches stored records.
+    (`retention.services.tombstones`); a tombstone never touches stored records.
     """
 
     organisation = models.ForeignKey(
