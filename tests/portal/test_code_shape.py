@@ -23,7 +23,6 @@ LONG_MODULES_ALLOWED = {
     "requests_app/services/fulfilment.py",
     "requests_app/services/packages.py",
     "retention/models.py",
-    "retention/services/sweeps.py",
 }
 LONG_FUNCTIONS_ALLOWED = {
     "requests_app/api/public.py::get",
