@@ -32,11 +32,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "requests_app/services/packages.py::_write_report",
     "requests_app/services/staff_digest.py::deadline_digest_send",
     "retention/api.py::post",
-    "retention/services/erasure.py::erasure_plan",
-    "retention/services/exports.py::access_overview",
-    "retention/services/policies.py::_validate",
-    "retention/services/policies.py::_load_one",
-    "retention/services/policy_check.py::policy_check",
     "portal/stack.py::run",
 }
 
