@@ -140,7 +140,7 @@ def floor_sql() -> list[tuple[str, str]]:
     sweep's own fragments so both mean the same: the plan per record (reduce only records
     that hold a kept field, with the overriding rule's date; delete the others; leave policy
     errors), then the subjects left with no record. Needs Django set up (child process)."""
-    from retention.services.sweeps import (
+    from retention.services.sweep_sql import (
         ART18_FILTER,
         PLAN_SQL,
         SUBJECT_DEPENDENTS,
@@ -390,7 +390,7 @@ def child_floor(cutoff: dt.datetime) -> dict:
     from django.utils import timezone
 
     from retention.models import Organisation
-    from retention.services.sweeps import leftovers_sql
+    from retention.services.sweep_sql import leftovers_sql
 
     org_ids = list(Organisation.objects.values_list("pk", flat=True))
     connection.ensure_connection()
@@ -893,7 +893,8 @@ class Bench:
 
     def pick_plan(self, url: str) -> str:
         """EXPLAIN (ANALYZE, BUFFERS) of the batch pick of the largest organisation."""
-        from retention.services.sweeps import PICK_SQL, WHOLE
+        from retention.services.sweep_sql import PICK_SQL
+        from retention.services.sweeps import WHOLE
 
         conn = connect(url, autocommit=False)
         try:

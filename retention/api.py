@@ -48,7 +48,7 @@ from retention.models import (
     SubjectIdentifier,
     Suppression,
 )
-from retention.services.records import MAX_EXTERNAL_ID, records_import
+from retention.services.record_import import MAX_EXTERNAL_ID, records_import
 from retention.services.rights import processing_check, suppression_hashes
 
 MAX_SUBJECTS_PER_CALL = 500

@@ -216,8 +216,12 @@ def erasure_plan(
             },
         )
         rows = cursor.fetchall()
-    plan = []
-    for (
+    return [_plan_item(row, now) for row in rows]
+
+
+def _plan_item(row: tuple, now: dt.datetime) -> dict:
+    """One record's line of the erasure plan (a row of `PLAN_SQL`)."""
+    (
         record_id,
         category,
         purpose,
@@ -231,36 +235,33 @@ def erasure_plan(
         has_kept_fields,
         hold_id,
         hold_ends_at,
-    ) in rows:
-        item = {"record": record_id, "category": category, "purpose": purpose}
-        kept_fields = sorted(json.loads(over_fields) if over_fields else [])
-        if hold_id is not None:
-            item.update(action=KEEP, reason="legal_hold", until=hold_ends_at, rule=rule_key)
-        elif over_key and has_kept_fields and over_expires_at is None:
-            item.update(
-                action=KEEP, reason=POLICY_ERROR, rule=over_key, fields=kept_fields, until=None
-            )
-        elif over_key and has_kept_fields and over_expires_at > now:
-            # An invoice (say) that bookkeeping law keeps: only its accounting fields,
-            # until the end of that law's period.
-            item.update(
-                action=REDUCE,
-                reason="legal_obligation",
-                rule=over_key,
-                fields=kept_fields,
-                until=over_expires_at,
-            )
-        elif _kept_by_law(rule_basis, purpose_basis, expires_at, now):
-            # A law's rule that gives no end date (a record an earlier sweep reduced without
-            # one) is a policy error too, not "until (none)".
-            reason = "legal_obligation" if expires_at is not None else POLICY_ERROR
-            item.update(action=KEEP, reason=reason, rule=rule_key, until=expires_at)
-        else:
-            item.update(action=DELETE, reason="erased", rule=rule_key)
-        if item.get("until") is not None:
-            item["until"] = item["until"].isoformat()
-        plan.append(item)
-    return plan
+    ) = row
+    item = {"record": record_id, "category": category, "purpose": purpose}
+    kept_fields = sorted(json.loads(over_fields) if over_fields else [])
+    if hold_id is not None:
+        item.update(action=KEEP, reason="legal_hold", until=hold_ends_at, rule=rule_key)
+    elif over_key and has_kept_fields and over_expires_at is None:
+        item.update(action=KEEP, reason=POLICY_ERROR, rule=over_key, fields=kept_fields, until=None)
+    elif over_key and has_kept_fields and over_expires_at > now:
+        # An invoice (say) that bookkeeping law keeps: only its accounting fields,
+        # until the end of that law's period.
+        item.update(
+            action=REDUCE,
+            reason="legal_obligation",
+            rule=over_key,
+            fields=kept_fields,
+            until=over_expires_at,
+        )
+    elif _kept_by_law(rule_basis, purpose_basis, expires_at, now):
+        # A law's rule that gives no end date (a record an earlier sweep reduced without
+        # one) is a policy error too, not "until (none)".
+        reason = "legal_obligation" if expires_at is not None else POLICY_ERROR
+        item.update(action=KEEP, reason=reason, rule=rule_key, until=expires_at)
+    else:
+        item.update(action=DELETE, reason="erased", rule=rule_key)
+    if item.get("until") is not None:
+        item["until"] = item["until"].isoformat()
+    return item
 
 
 def _kept_by_law(rule_basis: str, purpose_basis: str, expires_at, now) -> bool:

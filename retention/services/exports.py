@@ -23,6 +23,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from django.db.models import Count, F, Func
 from django.utils import timezone, translation
@@ -133,6 +134,29 @@ def access_overview(
     limits the reply to the categories the person asked about.
     """
     records = _subject_records(organisation, subject_ids, categories)
+    facts = _overview_facts(organisation, subject_ids, records, language)
+    result = [
+        _category_overview(category, facts, language)
+        for category in DataCategory.objects.filter(pk__in=list(facts.counts)).order_by("key")
+    ]
+    return _overview_reply(organisation, language, facts.counts, result)
+
+
+@dataclass
+class _OverviewFacts:
+    """What the person's records hold, by category id, read with a fixed number of queries."""
+
+    counts: dict
+    purpose_pairs: set
+    rule_pairs: set
+    source_rows: set
+    purposes: dict
+    rules: dict
+    data_keys: dict
+    disclosed: dict
+
+
+def _overview_facts(organisation, subject_ids, records, language: str) -> _OverviewFacts:
     counts = dict(
         records.order_by()
         .values("category_id")
@@ -176,63 +200,86 @@ def access_overview(
     ).distinct():
         disclosed[category_id].add((name_en if language == "en" else name_sv, country))
 
-    result = []
-    for category in DataCategory.objects.filter(pk__in=list(counts)).order_by("key"):
-        entry_purposes, entry_recipients = {}, {}
-        for purpose in sorted(
-            (purposes[p] for c, p in purpose_pairs if c == category.pk), key=lambda p: p.key
-        ):
-            entry_purposes[purpose.key] = {
-                "key": purpose.key,
-                "name": _name(purpose, language),
-                "description": getattr(purpose, f"description_{language}")
-                or purpose.description_sv,
-                "legal_basis": purpose.legal_basis,
-                "legal_basis_text": str(purpose.get_legal_basis_display()),
-                "direct_marketing": purpose.direct_marketing,
-            }
-            for recipient in purpose.recipients.all():
-                entry_recipients[recipient.key] = {
-                    "name": _name(recipient, language),
-                    "kind": recipient.kind,
-                    "country": recipient.country,
-                    "third_country": recipient.country not in EEA,
-                }
-        for name, country in sorted(disclosed.get(category.pk, ())):
-            entry_recipients.setdefault(
-                f"disclosed:{name}",
-                {
-                    "name": name,
-                    "kind": "disclosed",
-                    "country": country,
-                    "third_country": country not in EEA,
-                },
-            )
-        retention = [
-            retention_text(rules[r], language)
-            for r in sorted(
-                (r for c, r in rule_pairs if c == category.pk), key=lambda r: rules[r].key
-            )
-        ]
-        result.append(
-            {
-                "key": category.key,
-                "name": _name(category, language),
-                "special_category": category.special,
-                "record_count": counts[category.pk],
-                "purposes": list(entry_purposes.values()),
-                "recipients": list(entry_recipients.values()),
-                "retention": retention,
-                "sources": [
-                    {"source": source, "detail": detail}
-                    for c, source, detail in sorted(source_rows)
-                    if c == category.pk
-                ],
-                "field_labels": field_labels(
-                    sorted(set(category.fields or []) | data_keys[category.pk]), language
-                ),
-            }
+    return _OverviewFacts(
+        counts=counts,
+        purpose_pairs=purpose_pairs,
+        rule_pairs=rule_pairs,
+        source_rows=source_rows,
+        purposes=purposes,
+        rules=rules,
+        data_keys=data_keys,
+        disclosed=disclosed,
+    )
+
+
+def _category_overview(category: DataCategory, facts: _OverviewFacts, language: str) -> dict:
+    """One category of the overview: purposes, recipients, retention, sources, labels."""
+    rules = facts.rules
+    entry_purposes, entry_recipients = _category_purposes(category, facts, language)
+    retention = [
+        retention_text(rules[r], language)
+        for r in sorted(
+            (r for c, r in facts.rule_pairs if c == category.pk), key=lambda r: rules[r].key
         )
+    ]
+    return {
+        "key": category.key,
+        "name": _name(category, language),
+        "special_category": category.special,
+        "record_count": facts.counts[category.pk],
+        "purposes": entry_purposes,
+        "recipients": entry_recipients,
+        "retention": retention,
+        "sources": [
+            {"source": source, "detail": detail}
+            for c, source, detail in sorted(facts.source_rows)
+            if c == category.pk
+        ],
+        "field_labels": field_labels(
+            sorted(set(category.fields or []) | facts.data_keys[category.pk]), language
+        ),
+    }
+
+
+def _category_purposes(
+    category: DataCategory, facts: _OverviewFacts, language: str
+) -> tuple[list[dict], list[dict]]:
+    """The category's purposes, and its recipients: the purposes' and those disclosed to."""
+    entry_purposes, entry_recipients = {}, {}
+    for purpose in sorted(
+        (facts.purposes[p] for c, p in facts.purpose_pairs if c == category.pk),
+        key=lambda p: p.key,
+    ):
+        entry_purposes[purpose.key] = {
+            "key": purpose.key,
+            "name": _name(purpose, language),
+            "description": getattr(purpose, f"description_{language}") or purpose.description_sv,
+            "legal_basis": purpose.legal_basis,
+            "legal_basis_text": str(purpose.get_legal_basis_display()),
+            "direct_marketing": purpose.direct_marketing,
+        }
+        for recipient in purpose.recipients.all():
+            entry_recipients[recipient.key] = {
+                "name": _name(recipient, language),
+                "kind": recipient.kind,
+                "country": recipient.country,
+                "third_country": recipient.country not in EEA,
+            }
+    for name, country in sorted(facts.disclosed.get(category.pk, ())):
+        entry_recipients.setdefault(
+            f"disclosed:{name}",
+            {
+                "name": name,
+                "kind": "disclosed",
+                "country": country,
+                "third_country": country not in EEA,
+            },
+        )
+    return list(entry_purposes.values()), list(entry_recipients.values())
+
+
+def _overview_reply(organisation: Organisation, language: str, counts: dict, result: list) -> dict:
+    """The reply around the categories: the organisation, the rights, where to complain."""
     policy = (organisation.policy or {}).get("organisation") or {}
     total = sum(counts.values())
     return {

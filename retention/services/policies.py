@@ -151,6 +151,30 @@ def _validate(path: Path, doc) -> dict:
     """Check one parsed file; return it normalised or raise PolicyError."""
     c = _Checker(path.name)
     doc = c.mapping(doc, "file")
+    org = _validate_organisation(c, doc, path)
+    _validate_request_retention(c, org)
+    categories = c.entries(doc, "categories")
+    category_keys = {item.get("key") for _, item in categories}
+    _validate_categories(c, categories)
+    recipient_keys = _validate_recipients(c, doc)
+    rules = c.entries(doc, "retention_rules")
+    _validate_rules(c, rules, category_keys)
+    rule_keys = {item.get("key") for _, item in rules}
+    purposes = c.entries(doc, "purposes")
+    _validate_purposes(c, purposes, category_keys, recipient_keys, rule_keys)
+    for label, item in c.entries(doc, "rights"):
+        if item.get("right") not in RIGHTS:
+            c.fail(label, f"'right' must be one of {sorted(RIGHTS)}")
+        c.text(item, "quote", label, maxlen=4000)
+
+    _validate_law(c, org, categories, rules, purposes)
+
+    if c.problems:
+        raise PolicyError(c.problems)
+    return doc
+
+
+def _validate_organisation(c: _Checker, doc: dict, path: Path) -> dict:
     org = c.mapping(doc.get("organisation"), "organisation")
     slug = c.text(org, "slug", "organisation", maxlen=50)
     if slug and (not SLUG_RE.match(slug) or slug != path.stem):
@@ -168,11 +192,10 @@ def _validate(path: Path, doc) -> dict:
         ZoneInfo(str(org.get("time_zone", "Europe/Stockholm")))
     except (ZoneInfoNotFoundError, ValueError):
         c.fail("organisation", f"unknown 'time_zone' {org.get('time_zone')!r}")
+    return org
 
-    _validate_request_retention(c, org)
 
-    categories = c.entries(doc, "categories")
-    category_keys = {item.get("key") for _, item in categories}
+def _validate_categories(c: _Checker, categories: list) -> None:
     for label, item in categories:
         c.names(item, "name", label)
         if not isinstance(item.get("special", False), bool):
@@ -181,6 +204,9 @@ def _validate(path: Path, doc) -> dict:
         if not isinstance(fields, list) or not fields:
             c.fail(label, "'fields' must be a non-empty list of data keys")
 
+
+def _validate_recipients(c: _Checker, doc: dict) -> set:
+    """Check the recipients; return their keys."""
     recipients = c.entries(doc, "recipients") if doc.get("recipients") else []
     recipient_keys = {item.get("key") for _, item in recipients}
     for label, item in recipients:
@@ -191,8 +217,10 @@ def _validate(path: Path, doc) -> dict:
         country = item.get("country", "SE")
         if not (isinstance(country, str) and re.fullmatch(r"[A-Z]{2}", country)):
             c.fail(label, "'country' must be a two-letter ISO code")
+    return recipient_keys
 
-    rules = c.entries(doc, "retention_rules")
+
+def _validate_rules(c: _Checker, rules: list, category_keys: set) -> None:
     rule_keys = {item.get("key") for _, item in rules}
     for label, item in rules:
         c.names(item, "name", label)
@@ -221,7 +249,10 @@ def _validate(path: Path, doc) -> dict:
         applies = item.get("applies_to") or {}
         c.key_list(c.mapping(applies, label), "categories", label, category_keys)
 
-    purposes = c.entries(doc, "purposes")
+
+def _validate_purposes(
+    c: _Checker, purposes: list, category_keys: set, recipient_keys: set, rule_keys: set
+) -> None:
     for label, item in purposes:
         c.names(item, "name", label)
         if item.get("legal_basis") not in BASES:
@@ -233,17 +264,6 @@ def _validate(path: Path, doc) -> dict:
         c.key_list(item, "recipients", label, recipient_keys)
         if item.get("retention_rule") not in rule_keys:
             c.fail(label, f"'retention_rule' refers to unknown rule {item.get('retention_rule')!r}")
-
-    for label, item in c.entries(doc, "rights"):
-        if item.get("right") not in RIGHTS:
-            c.fail(label, f"'right' must be one of {sorted(RIGHTS)}")
-        c.text(item, "quote", label, maxlen=4000)
-
-    _validate_law(c, org, categories, rules, purposes)
-
-    if c.problems:
-        raise PolicyError(c.problems)
-    return doc
 
 
 ART9_CONDITIONS = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
@@ -390,8 +410,6 @@ def policies_load(*, paths: list[Path] | None = None) -> list[LoadResult]:
 def _load_one(path: Path, doc: dict) -> LoadResult:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     o = doc["organisation"]
-    dpo = o.get("dpo") or {}
-    authority = o.get("supervisory_authority") or {}
     org, created = Organisation.objects.select_for_update().get_or_create(
         slug=o["slug"],
         defaults={"legal_name": o["legal_name"], "display_name": o["display_name"]},
@@ -399,7 +417,42 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
     if not created and org.policy_sha256 == digest:
         return LoadResult(slug=org.slug, created=False, changed=False)
 
-    values = {
+    for name, value in _organisation_values(doc, digest).items():
+        setattr(org, name, value)
+    org.save()
+
+    categories = _categories_load(org, doc)
+    recipients = _recipients_load(org, doc)
+    rules = _rules_load(org, doc, categories)
+    _purposes_load(org, doc, categories, recipients, rules)
+
+    # Entries that left the file go, unless records still point at them
+    # (PROTECT turns that into an error and the whole load rolls back).
+    Purpose.objects.filter(organisation=org).exclude(
+        key__in=[p["key"] for p in doc["purposes"]]
+    ).delete()
+    RetentionRule.objects.filter(organisation=org).exclude(key__in=rules).delete()
+    Recipient.objects.filter(organisation=org).exclude(key__in=recipients).delete()
+    DataCategory.objects.filter(organisation=org).exclude(key__in=categories).delete()
+
+    # A changed rule changes expiries: recompute them all, in one statement.
+    refreshed = records_refresh(organisation=org)
+    log_action(
+        action="retention.policy.loaded",
+        organisation=org,
+        object_type="organisation",
+        object_id=org.pk,
+        data={"sha256": digest, "created": created, "records_refreshed": refreshed},
+    )
+    return LoadResult(slug=org.slug, created=created, changed=True)
+
+
+def _organisation_values(doc: dict, digest: str) -> dict:
+    """The organisation's fields from its policy file."""
+    o = doc["organisation"]
+    dpo = o.get("dpo") or {}
+    authority = o.get("supervisory_authority") or {}
+    return {
         "legal_name": o["legal_name"],
         "display_name": o["display_name"],
         "org_number": o.get("org_number") or "",
@@ -418,10 +471,9 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
         "policy": doc,
         "policy_sha256": digest,
     }
-    for name, value in values.items():
-        setattr(org, name, value)
-    org.save()
 
+
+def _categories_load(org: Organisation, doc: dict) -> dict:
     categories = {}
     for item in doc["categories"]:
         categories[item["key"]], _ = DataCategory.objects.update_or_create(
@@ -435,6 +487,10 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
                 "quote": item.get("quote") or "",
             },
         )
+    return categories
+
+
+def _recipients_load(org: Organisation, doc: dict) -> dict:
     recipients = {}
     for item in doc.get("recipients") or []:
         recipients[item["key"]], _ = Recipient.objects.update_or_create(
@@ -449,6 +505,10 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
                 "quote": item.get("quote") or "",
             },
         )
+    return recipients
+
+
+def _rules_load(org: Organisation, doc: dict, categories: dict) -> dict:
     rules = {}
     for item in doc["retention_rules"]:
         period = item.get("period") or {}
@@ -477,6 +537,10 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
         rule.overrides.set([rules[k] for k in item.get("overrides") or []])
         applies = (item.get("applies_to") or {}).get("categories") or []
         rule.applies_to_categories.set([categories[k] for k in applies])
+    return rules
+
+
+def _purposes_load(org, doc: dict, categories: dict, recipients: dict, rules: dict) -> None:
     for item in doc["purposes"]:
         purpose, _ = Purpose.objects.update_or_create(
             organisation=org,
@@ -494,26 +558,6 @@ def _load_one(path: Path, doc: dict) -> LoadResult:
         )
         purpose.categories.set([categories[k] for k in item["categories"]])
         purpose.recipients.set([recipients[k] for k in item.get("recipients") or []])
-
-    # Entries that left the file go, unless records still point at them
-    # (PROTECT turns that into an error and the whole load rolls back).
-    Purpose.objects.filter(organisation=org).exclude(
-        key__in=[p["key"] for p in doc["purposes"]]
-    ).delete()
-    RetentionRule.objects.filter(organisation=org).exclude(key__in=rules).delete()
-    Recipient.objects.filter(organisation=org).exclude(key__in=recipients).delete()
-    DataCategory.objects.filter(organisation=org).exclude(key__in=categories).delete()
-
-    # A changed rule changes expiries: recompute them all, in one statement.
-    refreshed = records_refresh(organisation=org)
-    log_action(
-        action="retention.policy.loaded",
-        organisation=org,
-        object_type="organisation",
-        object_id=org.pk,
-        data={"sha256": digest, "created": created, "records_refreshed": refreshed},
-    )
-    return LoadResult(slug=org.slug, created=created, changed=True)
 
 
 def _gaps_store(*, slug: str, gaps: list[Finding]) -> None:

@@ -176,7 +176,6 @@ def policy_check(*, path: Path, doc: dict, text: str | None = None) -> list[Find
     rule_by_key = {rule["key"]: rule for _i, rule in rules}
     used_categories = {key for _i, p in purposes for key in p.get("categories") or []}
     category_fields = {c["key"]: set(c.get("fields") or []) for _i, c in categories}
-    all_fields = set().union(*category_fields.values()) if category_fields else set()
 
     for index, category in categories:
         label = _label("categories", index, category)
@@ -187,8 +186,22 @@ def policy_check(*, path: Path, doc: dict, text: str | None = None) -> list[Find
                 WARNING, "special_without_art9_condition", ("categories", index, "special"), label
             )
 
-    # Which categories each rule governs: its `applies_to`, and the categories of the
-    # purposes whose rule it is that no other rule claims by category.
+    governed = _governed(rules, purposes, rule_by_key)
+    for index, rule in rules:
+        _rule_check(report, index, rule, governed)
+        _override_check(report, index, rule, governed, rule_by_key, category_fields)
+    _purposes_and_rights_check(report, purposes, rights)
+
+    if "financial_year_end" not in organisation and any(
+        rule.get("end_of_financial_year") for _i, rule in rules
+    ):
+        report.add(WARNING, "financial_year_assumed", ("organisation",), "organisation")
+    return sorted(report.findings, key=lambda f: (f.line or 0, f.code))
+
+
+def _governed(rules: list, purposes: list, rule_by_key: dict) -> dict[str, set[str]]:
+    """Which categories each rule governs: its `applies_to`, and the categories of the
+    purposes whose rule it is that no other rule claims by category."""
     claimed = {
         key: rule["key"]
         for _i, rule in rules
@@ -198,51 +211,70 @@ def policy_check(*, path: Path, doc: dict, text: str | None = None) -> list[Find
     for _i, purpose in purposes:
         for key in purpose.get("categories") or []:
             governed.setdefault(claimed.get(key, purpose["retention_rule"]), set()).add(key)
+    return governed
 
-    for index, rule in rules:
-        label = _label("retention_rules", index, rule)
-        at = ("retention_rules", index)
-        never_ends = (
-            rule.get("action") in ("keep", "restrict")
-            or rule.get("starts") in OPEN_ENDED_STARTS
-            or not rule.get("period")
-        )
-        if never_ends and governed.get(rule["key"]):
-            if (rule.get("reading") or "").strip():
-                report.add(WARNING, "open_ended", (*at, "action"), label)
-            else:
-                report.add(ERROR, "open_ended_without_reason", (*at, "action"), label)
-        elif rule.get("starts") == "purpose_end" and governed.get(rule["key"]):
-            report.add(WARNING, "waits_for_purpose_end", (*at, "starts"), label)
-        if rule.get("legal_basis") == "legal_obligation":
-            if not (rule.get("law") or "").strip():
-                report.add(ERROR, "rule_law_missing", (*at, "legal_basis"), label)
-            if rule.get("end_of_calendar_year"):
-                report.add(ERROR, "bookkeeping_calendar_year", (*at, "end_of_calendar_year"), label)
-        overridden = rule.get("overrides") or []
-        if not overridden:
-            continue
-        kept = set(rule.get("fields") or [])
-        if not kept:
-            report.add(ERROR, "override_without_fields", (*at, "overrides"), label)
-            continue
-        for name in sorted(kept - all_fields):
-            report.add(ERROR, "override_unknown_field", (*at, "fields"), label, field=name)
-        for key in overridden:
-            other = rule_by_key.get(key) or {}
-            if not any(kept & category_fields.get(c, set()) for c in governed.get(key, set())):
-                report.add(WARNING, "override_keeps_nothing", (*at, "overrides"), label, rule=key)
-            event = rule.get("starts")
-            if event not in ALWAYS_KNOWN and event != other.get("starts"):
-                report.add(
-                    WARNING,
-                    "override_may_have_no_end",
-                    (*at, "starts"),
-                    label,
-                    rule=key,
-                    event=event,
-                )
 
+def _rule_check(report: _Report, index: int, rule: dict, governed: dict) -> None:
+    """A rule that never ends, waits for a purpose's end, or names no law it keeps for."""
+    label = _label("retention_rules", index, rule)
+    at = ("retention_rules", index)
+    never_ends = (
+        rule.get("action") in ("keep", "restrict")
+        or rule.get("starts") in OPEN_ENDED_STARTS
+        or not rule.get("period")
+    )
+    if never_ends and governed.get(rule["key"]):
+        if (rule.get("reading") or "").strip():
+            report.add(WARNING, "open_ended", (*at, "action"), label)
+        else:
+            report.add(ERROR, "open_ended_without_reason", (*at, "action"), label)
+    elif rule.get("starts") == "purpose_end" and governed.get(rule["key"]):
+        report.add(WARNING, "waits_for_purpose_end", (*at, "starts"), label)
+    if rule.get("legal_basis") == "legal_obligation":
+        if not (rule.get("law") or "").strip():
+            report.add(ERROR, "rule_law_missing", (*at, "legal_basis"), label)
+        if rule.get("end_of_calendar_year"):
+            report.add(ERROR, "bookkeeping_calendar_year", (*at, "end_of_calendar_year"), label)
+
+
+def _override_check(
+    report: _Report,
+    index: int,
+    rule: dict,
+    governed: dict,
+    rule_by_key: dict,
+    category_fields: dict[str, set[str]],
+) -> None:
+    """A rule that overrides others for some fields: the fields exist, are held, have an end."""
+    overridden = rule.get("overrides") or []
+    if not overridden:
+        return
+    label = _label("retention_rules", index, rule)
+    at = ("retention_rules", index)
+    all_fields = set().union(*category_fields.values()) if category_fields else set()
+    kept = set(rule.get("fields") or [])
+    if not kept:
+        report.add(ERROR, "override_without_fields", (*at, "overrides"), label)
+        return
+    for name in sorted(kept - all_fields):
+        report.add(ERROR, "override_unknown_field", (*at, "fields"), label, field=name)
+    for key in overridden:
+        other = rule_by_key.get(key) or {}
+        if not any(kept & category_fields.get(c, set()) for c in governed.get(key, set())):
+            report.add(WARNING, "override_keeps_nothing", (*at, "overrides"), label, rule=key)
+        event = rule.get("starts")
+        if event not in ALWAYS_KNOWN and event != other.get("starts"):
+            report.add(
+                WARNING,
+                "override_may_have_no_end",
+                (*at, "starts"),
+                label,
+                rule=key,
+                event=event,
+            )
+
+
+def _purposes_and_rights_check(report: _Report, purposes: list, rights: list) -> None:
     for index, purpose in purposes:
         if (
             purpose.get("legal_basis") == "legal_obligation"
@@ -264,12 +296,6 @@ def policy_check(*, path: Path, doc: dict, text: str | None = None) -> list[Find
                 ("rights", index),
                 _label("rights", index, right),
             )
-
-    if "financial_year_end" not in organisation and any(
-        rule.get("end_of_financial_year") for _i, rule in rules
-    ):
-        report.add(WARNING, "financial_year_assumed", ("organisation",), "organisation")
-    return sorted(report.findings, key=lambda f: (f.line or 0, f.code))
 
 
 def errors_of(findings: list[Finding]) -> list[Finding]:

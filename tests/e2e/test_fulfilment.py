@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from requests_app.models import RequestStatus, SubjectRequest
+from retention.demo import demo_seed
 from retention.models import DataSubject, Record
-from retention.services.demo import demo_seed
 
 from .flows import (
     emailed_code,

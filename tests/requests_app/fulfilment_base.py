@@ -18,8 +18,8 @@ from django.conf import settings
 import requests_app.tasks  # noqa: F401  (registers the fulfilment tasks, as autodiscovery does)
 from requests_app.models import OutboxMessage, SubjectRequest
 from requests_app.services.matching import request_match
+from retention.demo import demo_seed
 from retention.models import DataSubject, Disclosure, Record, SubjectIdentifier
-from retention.services.demo import demo_seed
 from retention.services.expiry import records_refresh
 from tests.requests_app import staff_base
 from tests.requests_app.staff_base import *  # noqa: F403

@@ -26,7 +26,7 @@ from requests_app.services import fulfilment as ff
 from requests_app.services import staff as svc
 from retention.models import AuditEntry, Disclosure, ErasureTombstone, Record, RecordStoreJob
 from retention.services.erasure import erasure_job_approve, erasure_job_create
-from retention.services.records import records_import
+from retention.services.record_import import records_import
 from retention.tasks import job_run
 from tests.requests_app.fulfilment_base import *  # noqa: F403
 from tests.requests_app.fulfilment_base import customer, verified_request

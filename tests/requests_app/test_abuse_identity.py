@@ -41,6 +41,7 @@ from requests_app.services import fulfilment as ff
 from requests_app.services import packages
 from requests_app.services import staff as svc
 from requests_app.services.staff_auth import api_token_issue
+from retention.demo import demo_seed
 from retention.models import (
     AuditEntry,
     DataSubject,
@@ -48,7 +49,6 @@ from retention.models import (
     Record,
     SubjectIdentifier,
 )
-from retention.services.demo import demo_seed
 from retention.services.rights import is_suppressed
 from tests.requests_app.conftest import last_code
 from tests.requests_app.fulfilment_base import *  # noqa: F403

@@ -20,12 +20,9 @@ from retention.models import (
     Record,
     SubjectIdentifier,
 )
-from retention.services import records as records_service
-from retention.services.records import (
-    record_rule_for,
-    record_rules_for_organisation,
-    records_import,
-)
+from retention.services import record_import as records_service
+from retention.services.record_import import records_import
+from retention.services.records import record_rule_for, record_rules_for_organisation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

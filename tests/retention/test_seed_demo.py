@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Max
 
+from retention.demo import FIXED_PEOPLE, ORGANISATION_SLUGS, DemoError, demo_seed
 from retention.identifiers import normalise_personnummer
 from retention.models import DataSubject, Disclosure, Organisation, Record, SubjectIdentifier
-from retention.services.demo import FIXED_PEOPLE, ORGANISATION_SLUGS, DemoError, demo_seed
 from retention.services.records import record_rules_for_organisation
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Import data subjects and their records from a JSON Lines file.
 
-The work is done by `retention.services.records.records_import`; this
+The work is done by `retention.services.record_import.records_import`; this
 command opens the file, streams its lines in and reports.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from retention.management.progress import dry_run_atomic, progress_bar, progress_enabled
-from retention.services.records import records_import
+from retention.services.record_import import records_import
 
 
 def _count_lines(path: Path) -> int | None:
@@ -24,7 +24,7 @@ def _count_lines(path: Path) -> int | None:
 class Command(BaseCommand):
     help = (
         "Import data subjects, their identifiers, records and disclosures from a JSON Lines "
-        "file (one subject per line; format in retention/services/records.py). Lines are "
+        "file (one subject per line; format in retention/services/record_import.py). Lines are "
         "validated one by one: valid lines are imported, invalid lines are skipped and "
         "reported as 'line N: reason'. Importing the same file again changes nothing. "
         "With --dry-run the same import runs in a transaction that is rolled back: the "

@@ -1,14 +1,14 @@
 """Fill the record store with realistic Swedish demo data.
 
-The work is done by `retention.services.demo.demo_seed`; this command
+The work is done by `retention.demo.demo_seed`; this command
 reports what it wrote and how long it took.
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from retention.demo import FIXED_PEOPLE, DemoError, demo_seed
 from retention.management.progress import progress_bar
-from retention.services.demo import FIXED_PEOPLE, DemoError, demo_seed
 
 
 def _fixed_people_help() -> str:
