@@ -102,6 +102,8 @@ class RequestForm(AccessibleFormMixin, forms.Form):
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("language", (get_language() or "sv")[:2])
         super().__init__(*args, **kwargs)
+        if "categories" in self.fields:
+            self.fields["categories"].choices = self._category_choices()
 
     def _category_choices(self):
         """The organisation's categories, read when first needed and then kept.
@@ -173,6 +175,19 @@ def _categories_field(label):
     )
 
 
+def _scope_field(label):
+    return forms.ChoiceField(
+        label=label,
+        choices=choices.SCOPES,
+        initial="all",
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Choose all data or chosen categories."),
+            "invalid_choice": _("Choose all data or chosen categories."),
+        },
+    )
+
+
 class ScopedMixin:
     """`scope` all/categories; with `categories`, at least one category."""
 
@@ -202,10 +217,6 @@ class AccessForm(RequestForm):
             "invalid_choice": _("Choose a format from the list."),
         },
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = self._category_choices()
 
 
 class CorrectionForm(AccessibleFormMixin, forms.Form):
@@ -328,16 +339,7 @@ class RectificationForm(RequestForm):
 
 class ErasureForm(ScopedMixin, RequestForm):
     kind = RequestKind.ERASURE
-    scope = forms.ChoiceField(
-        label=_("What should be erased"),
-        choices=choices.SCOPES,
-        initial="all",
-        widget=forms.RadioSelect,
-        error_messages={
-            "required": _("Choose all data or chosen categories."),
-            "invalid_choice": _("Choose all data or chosen categories."),
-        },
-    )
+    scope = _scope_field(_("What should be erased"))
     categories = _categories_field(_("Categories to erase"))
     ground = forms.ChoiceField(
         label=_("Ground for erasure, Art. 17(1) (optional)"),
@@ -346,10 +348,6 @@ class ErasureForm(ScopedMixin, RequestForm):
         widget=forms.RadioSelect,
         error_messages={"invalid_choice": _("Choose a ground from the list.")},
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = self._category_choices()
 
 
 class RestrictionForm(ScopedMixin, RequestForm):
@@ -363,21 +361,8 @@ class RestrictionForm(ScopedMixin, RequestForm):
             "invalid_choice": _("Choose a ground from the list."),
         },
     )
-    scope = forms.ChoiceField(
-        label=_("What should be restricted"),
-        choices=choices.SCOPES,
-        initial="all",
-        widget=forms.RadioSelect,
-        error_messages={
-            "required": _("Choose all data or chosen categories."),
-            "invalid_choice": _("Choose all data or chosen categories."),
-        },
-    )
+    scope = _scope_field(_("What should be restricted"))
     categories = _categories_field(_("Categories to restrict"))
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = self._category_choices()
 
 
 class ObjectionForm(RequestForm):
