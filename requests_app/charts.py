@@ -133,6 +133,19 @@ def _month_label(month: dt.date) -> str:
     return formats.date_format(month, "M y")
 
 
+def _chart(key: str, title: str, description: str, body: list[str] | None, **table) -> Chart:
+    """A chart drawn from `body`, or the empty chart when there is nothing to draw (None);
+    `table` holds the headers, rows and legend of the table behind it."""
+    return Chart(
+        key=key,
+        title=title,
+        description=description,
+        svg=_figure(key, title, description, body),
+        empty=body is None,
+        **table,
+    )
+
+
 def _figure(key: str, title: str, description: str, body: list[str] | None) -> SafeString:
     """The chart's SVG, or the empty chart's when there is nothing to draw (`body` None)."""
     return (
@@ -176,11 +189,11 @@ def requests_per_month_chart(data: sel.MonthlyByKind) -> Chart:
         }
     stacks = [[(data.count(m, k), colour[k]) for k, _label in data.kinds] for m in data.months]
     labels = [_month_label(m) for m in data.months]
-    return Chart(
-        key=key,
-        title=title,
-        description=description,
-        svg=_figure(key, title, description, bars(labels=labels, stacks=stacks) if total else None),
+    return _chart(
+        key,
+        title,
+        description,
+        bars(labels=labels, stacks=stacks) if total else None,
         headers=[_("Month")] + [label for _k, label in data.kinds] + [_("Total")],
         rows=[
             [formats.date_format(m, "F Y")]
@@ -189,7 +202,6 @@ def requests_per_month_chart(data: sel.MonthlyByKind) -> Chart:
             for m in data.months
         ],
         legend=[(label, colour[k]) for k, label in data.kinds],
-        empty=not total,
     )
 
 
@@ -214,23 +226,18 @@ def on_time_chart(months: list[sel.MonthClosing]) -> Chart:
         ]
         for m in months
     ]
-    return Chart(
-        key=key,
-        title=title,
-        description=description,
-        svg=_figure(
-            key,
-            title,
-            description,
-            bars(
-                labels=[_month_label(m.month) for m in months],
-                stacks=stacks,
-                unit=" %",
-                top_value=100,
-            )
-            if closed
-            else None,
-        ),
+    return _chart(
+        key,
+        title,
+        description,
+        bars(
+            labels=[_month_label(m.month) for m in months],
+            stacks=stacks,
+            unit=" %",
+            top_value=100,
+        )
+        if closed
+        else None,
         headers=[_("Month"), _("Closed"), _("Within the time limit"), _("Share")],
         rows=[
             [
@@ -242,7 +249,6 @@ def on_time_chart(months: list[sel.MonthClosing]) -> Chart:
             for m in months
         ],
         legend=[(_("at least 90 %"), "meter-ok"), (_("under 90 %"), "meter-low")],
-        empty=not closed,
     )
 
 
@@ -260,21 +266,16 @@ def median_days_chart(months: list[sel.MonthClosing]) -> Chart:
         }
     else:
         description = _("No request was closed in the last 12 months.")
-    return Chart(
-        key=key,
-        title=title,
-        description=description,
-        svg=_figure(
-            key,
-            title,
-            description,
-            bars(
-                labels=[_month_label(m.month) for m in months],
-                stacks=[[(m.median_days or 0, "c0")] for m in months],
-            )
-            if known
-            else None,
-        ),
+    return _chart(
+        key,
+        title,
+        description,
+        bars(
+            labels=[_month_label(m.month) for m in months],
+            stacks=[[(m.median_days or 0, "c0")] for m in months],
+        )
+        if known
+        else None,
         headers=[_("Month"), _("Closed"), _("Median days to close")],
         rows=[
             [
@@ -284,7 +285,6 @@ def median_days_chart(months: list[sel.MonthClosing]) -> Chart:
             ]
             for m in months
         ],
-        empty=not known,
     )
 
 
@@ -320,25 +320,19 @@ def days_left_chart(counts: dict[str, int]) -> Chart:
         ) % {"total": total, "overdue": counts["overdue"], "week": counts["week"]}
     else:
         description = _("No request is open.")
-    return Chart(
-        key=key,
-        title=title,
-        description=description,
-        svg=_figure(
-            key,
-            title,
-            description,
-            bars(
-                labels=[labels[k] for k in counts],
-                stacks=[[(n, DAYS_LEFT_CLASS[k])] for k, n in counts.items()],
-            )
-            if total
-            else None,
-        ),
+    return _chart(
+        key,
+        title,
+        description,
+        bars(
+            labels=[labels[k] for k in counts],
+            stacks=[[(n, DAYS_LEFT_CLASS[k])] for k, n in counts.items()],
+        )
+        if total
+        else None,
         headers=[_("Days left"), _("Open requests")],
         rows=[[labels[k], str(n)] for k, n in counts.items()],
         legend=[(_("Overdue"), "bar-overdue"), (_("Due within 7 days"), "bar-soon")],
-        empty=not total,
     )
 
 
@@ -370,22 +364,17 @@ def expiring_chart(data: sel.DailyByRule) -> Chart:
     else:
         description = _("No record expires in the next 30 days.")
     stacks = [[(data.count(d, k), colour[k]) for k, _name in data.rules] for d in data.days]
-    return Chart(
-        key=key,
-        title=title,
-        description=description,
-        svg=_figure(
-            key,
-            title,
-            description,
-            bars(
-                labels=[formats.date_format(d, "j M") for d in data.days],
-                stacks=stacks,
-                label_every=5,
-            )
-            if total
-            else None,
-        ),
+    return _chart(
+        key,
+        title,
+        description,
+        bars(
+            labels=[formats.date_format(d, "j M") for d in data.days],
+            stacks=stacks,
+            label_every=5,
+        )
+        if total
+        else None,
         headers=[_("Day")] + [name for _k, name in data.rules] + [_("Total")],
         rows=[
             [formats.date_format(d, "j F Y")]
@@ -395,7 +384,6 @@ def expiring_chart(data: sel.DailyByRule) -> Chart:
             if data.total(d)
         ],
         legend=[(name, colour[k]) for k, name in data.rules],
-        empty=not total,
     )
 
 
