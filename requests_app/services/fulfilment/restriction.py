@@ -106,18 +106,23 @@ def restriction_lift_request(*, request: SubjectRequest, actor, reason: str) -> 
     return lift
 
 
+def _lift_locked(request_id: int) -> RestrictionLift | None:
+    """The request's restriction lift, locked (not its request or organisation rows)."""
+    return (
+        RestrictionLift.objects.select_for_update(of=("self",))
+        .select_related("request__organisation", "requested_by")
+        .filter(request_id=request_id)
+        .first()
+    )
+
+
 def restriction_lift_notice_send(*, request_id: int, outbox_message_id: int | None = None) -> bool:
     """Tell the person the restriction will be lifted; only then queue the lifting."""
     with transaction.atomic():
         message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
-        lift = (
-            RestrictionLift.objects.select_for_update(of=("self",))
-            .select_related("request__organisation")
-            .filter(request_id=request_id)
-            .first()
-        )
+        lift = _lift_locked(request_id)
         if lift is None or lift.notified_at is not None:
             outbox_message_done(message)
             return False
@@ -141,12 +146,7 @@ def restriction_lift_carry_out(*, request_id: int, outbox_message_id: int | None
         message, done = outbox_message_claim(outbox_message_id)
         if done:
             return False
-        lift = (
-            RestrictionLift.objects.select_for_update(of=("self",))
-            .select_related("request__organisation", "requested_by")
-            .filter(request_id=request_id)
-            .first()
-        )
+        lift = _lift_locked(request_id)
         if lift is None or lift.notified_at is None or lift.lifted_at is not None:
             outbox_message_done(message)
             return False
