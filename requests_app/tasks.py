@@ -8,7 +8,8 @@ schedule rows (django-celery-beat) name tasks by it. A repeat is recognised
 by the outbox message id (`message_id`) or by a row the step wrote.
 
 - intake: `send_verification_email`, `send_confirmation_email`, `send_extension_notice`;
-- staff: `staff_notify`, `deadline_digest` (beat, 07:00);
+- staff: `staff_notify`, `deadline_digest` (beat, 07:00), `sweep_requested` (a sweep
+  staff started: `retention.tasks.sweep_begin`);
 - fulfilment: `fulfilment_start` (the dispatcher), `fulfilment_honour`, `erasure_job_run`,
   `recipient_notify`, `restriction_lift_notice`, `restriction_lift`;
 - packages: `package_build` (builds an access or portability package),
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from requests_app.services import fulfilment, packages, staff, staff_digest
+from requests_app.services import fulfilment, packages, staff, staff_digest, sweeps
 from requests_app.services.outbox import RELAY_SWEEP_GRACE, outbox_redeliver, outbox_relay
 from requests_app.services.requests import extension_notice_send, requests_purge_unverified
 from requests_app.services.verification import confirmation_send, verification_send
@@ -62,6 +63,14 @@ def purge_unverified_requests() -> int:
 def staff_notify(*, request_id: int, template: str, message_id: int) -> None:
     staff.staff_notification_send(
         request_id=request_id, template=template, outbox_message_id=message_id
+    )
+
+
+@shared_task(name="requests_app.tasks.sweep_requested", **_RETRY)
+def sweep_requested(*, organisation_id: int, user_id: int | None, message_id: int | None = None):
+    """Start the sweep staff asked for (once per message) and fan its chunks out."""
+    return sweeps.sweep_requested_start(
+        organisation_id=organisation_id, user_id=user_id, outbox_message_id=message_id
     )
 
 

@@ -1,10 +1,35 @@
 """Celery tasks of the record store: thin wrappers that take ids and call services."""
 
+from functools import partial
+
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from retention.models import Organisation
 from retention.services.sweeps import Chunk, sweep_chunk_process, sweep_start
+
+
+def sweep_begin(*, organisation: Organisation, trigger: str, user=None) -> int:
+    """Start a sweep and fan its chunks out over the workers once the run is committed.
+
+    The one way a sweep starts in the background: the schedule's
+    `sweep_organisation` and the staff's request (`requests_app.tasks.sweep_requested`,
+    inside the transaction that records its outbox message as done). Outside a
+    transaction the chunks are enqueued at once. A chunk lost on the way is enqueued
+    again by `sweeps_resume`.
+    """
+    run, chunks = sweep_start(
+        organisation=organisation, trigger=trigger, user=user, parts=settings.SWEEP_PARTS
+    )
+    indexed = [(index, chunk.as_list()) for index, chunk in enumerate(chunks)]
+    transaction.on_commit(partial(_chunks_enqueue, run.pk, indexed))
+    return run.pk
+
+
+def _chunks_enqueue(run_id: int, chunks: list[tuple[int, list]]) -> None:
+    for index, chunk in chunks:
+        sweep_chunk.delay(run_id, chunk, index)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -14,12 +39,7 @@ def sweep_organisation(organisation_id: int, trigger: str = "schedule", user_id:
 
     organisation = Organisation.objects.get(pk=organisation_id)
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    run, chunks = sweep_start(
-        organisation=organisation, trigger=trigger, user=user, parts=settings.SWEEP_PARTS
-    )
-    for index, chunk in enumerate(chunks):
-        sweep_chunk.delay(run.pk, chunk.as_list(), index)
-    return run.pk
+    return sweep_begin(organisation=organisation, trigger=trigger, user=user)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -38,8 +58,7 @@ def sweeps_resume():
     from retention.services.sweeps import sweeps_stalled
 
     for run_id, chunks in sweeps_stalled():
-        for index, chunk in chunks:
-            sweep_chunk.delay(run_id, chunk, index)
+        _chunks_enqueue(run_id, chunks)
 
 
 def _worker_id() -> str:

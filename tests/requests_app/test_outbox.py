@@ -41,6 +41,7 @@ from requests_app.services.requests import (
 )
 from requests_app.services.staff import FULFILMENT_TASK
 from requests_app.services.staff_digest import deadline_digest_send
+from requests_app.services.sweeps import SWEEP_TASK
 from requests_app.services.verification import verification_check
 from requests_app.services.workflow import NOTIFY_TASK
 from requests_app.tasks import relay_outbox
@@ -340,6 +341,7 @@ def test_the_sweep_never_publishes_the_message_of_a_purged_request_again(org, pr
         (RECIPIENT_TASK, {"notification_id": 0}),
         (LIFT_NOTICE_TASK, {"request_id": 0}),
         (LIFT_TASK, {"request_id": 0}),
+        (SWEEP_TASK, {"organisation_id": 0, "user_id": 0}),
     ],
 )
 def test_a_task_whose_request_is_gone_records_its_message_as_done(db, task_name, payload):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
+
+from portal.celery import app as celery_app
+from requests_app.models import OutboxMessage
+from requests_app.services.outbox import outbox_relay
+from requests_app.services.sweeps import SWEEP_TASK
 
 from retention.models import AuditEntry, LegalHold, Record, SweepRun
 from tests.requests_app.staff_base import *  # noqa: F403
 from tests.requests_app.staff_base import make_request, make_subject_with_records
+
+from .conftest import run_queued_tasks
 
 
 def _expiring(org):
@@ -61,21 +69,58 @@ def test_an_approver_places_and_lifts_a_hold(org, staff, staff_client):
     assert hold.lifted_by == staff["approver"]
 
 
-def test_starting_a_sweep_enqueues_it_after_commit(
-    org, staff, staff_client, django_capture_on_commit_callbacks, monkeypatch
-):
-    calls = []
-    from retention import tasks
+def _expired_record(org) -> int:
+    """One record of a subject past its retention end: the next sweep removes it."""
+    subject = make_subject_with_records(make_request(org), records=1)
+    record = Record.objects.get(subject=subject)
+    Record.objects.filter(pk=record.pk).update(
+        expires_at=timezone.now() - dt.timedelta(days=1),
+        rule=org.retention_rules.get(key="customer"),  # action: delete
+    )
+    return record.pk
 
-    monkeypatch.setattr(tasks.sweep_organisation, "delay", lambda *a, **k: calls.append((a, k)))
+
+def test_starting_a_sweep_runs_it_once_through_the_outbox(org, staff, staff_client, deliver):
+    record_id = _expired_record(org)
     client = staff_client(staff["approver"])
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        client.post(reverse("staff:sweep_start", kwargs={"org_slug": org.slug}))
-    assert calls == []  # nothing before the commit
-    for callback in callbacks:
-        callback()
-    assert calls == [((org.pk,), {"trigger": "staff", "user_id": staff["approver"].pk})]
-    assert AuditEntry.objects.filter(action="retention.sweep.requested").exists()
+    with deliver():
+        response = client.post(reverse("staff:sweep_start", kwargs={"org_slug": org.slug}))
+    assert response.status_code == 302
+    run = SweepRun.objects.get()
+    assert run.trigger == "staff" and run.triggered_by == staff["approver"]
+    assert run.status == SweepRun.Status.COMPLETED
+    assert not Record.objects.filter(pk=record_id).exists()
+    assert AuditEntry.objects.filter(action="retention.sweep.requested").count() == 1
+    message = OutboxMessage.objects.get(task_name=SWEEP_TASK)
+    assert message.completed_at is not None
+
+    # The same message delivered again (Redis or the relay repeated it) starts nothing.
+    celery_app.tasks[SWEEP_TASK].run(**message.payload, message_id=message.pk)
+    assert SweepRun.objects.count() == 1
+
+
+def test_a_sweep_requested_while_redis_is_down_is_not_lost(
+    org, staff, staff_client, private_redis, django_capture_on_commit_callbacks
+):
+    record_id = _expired_record(org)
+    private_redis.stop()
+    client = staff_client(staff["approver"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("staff:sweep_start", kwargs={"org_slug": org.slug}))
+    assert response.status_code == 302
+    message = OutboxMessage.objects.get(task_name=SWEEP_TASK)
+    assert message.dispatched_at is None and message.attempts == 1
+    assert not SweepRun.objects.exists()
+
+    private_redis.start()
+    with time_machine.travel(dt.timedelta(minutes=1)):
+        assert outbox_relay() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_queued_tasks(private_redis.url) == [SWEEP_TASK]
+    assert set(run_queued_tasks(private_redis.url)) == {"retention.tasks.sweep_chunk"}
+    run = SweepRun.objects.get()
+    assert run.status == SweepRun.Status.COMPLETED and run.triggered_by == staff["approver"]
+    assert not Record.objects.filter(pk=record_id).exists()
 
 
 def test_sweep_history_and_progress(org, staff, staff_client):

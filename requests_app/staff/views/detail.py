@@ -41,6 +41,7 @@ from requests_app.services.actions import (
     request_actions_allowed,
 )
 from requests_app.services.fulfilment import COMPLETED_BY_FULFILMENT
+from requests_app.services.staff_reads import subject_records_read
 from requests_app.services.next_step import request_next_step, request_progress
 from requests_app.staff import forms as f
 from requests_app.staff.session import (
@@ -50,8 +51,6 @@ from requests_app.staff.session import (
     staff_required,
 )
 from requests_app.staff.views.fulfilment import fulfilment_context
-from retention.audit import log_action
-from retention.models import AuditEntry, Record
 
 
 @dataclass(frozen=True)
@@ -322,21 +321,8 @@ def subject_records(http_request, reference: str, subject_id: int):
         request=subject_request, subject_id=subject_id
     ).exists():
         raise Http404
-    records = list(
-        Record.objects.filter(
-            organisation_id=subject_request.organisation_id, subject_id=subject_id
-        )
-        .select_related("category", "purpose", "rule")
-        .order_by("category__key", "id")[:500]
-    )
-    log_action(
-        action="requests.subject.records_viewed",
-        actor_kind=AuditEntry.ActorKind.STAFF,
-        actor_id=http_request.user.pk,
-        organisation=subject_request.organisation,
-        object_type="subject_request",
-        object_id=subject_request.pk,
-        data={"subject_id": subject_id, "records": len(records)},
+    records = subject_records_read(
+        request=subject_request, user=http_request.user, subject_id=subject_id
     )
     return render(
         http_request,

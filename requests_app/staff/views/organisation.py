@@ -9,7 +9,6 @@ import datetime as dt
 import itertools
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +23,8 @@ from requests_app.permissions import (
 )
 from requests_app.selectors import queue as sel
 from requests_app.services import staff as svc
+from requests_app.services.staff_reads import register_export_log
+from requests_app.services.sweeps import sweep_request
 from requests_app.staff import forms as f
 from requests_app.staff.session import (
     organisation_permissions,
@@ -31,7 +32,7 @@ from requests_app.staff.session import (
     recently_authenticated,
     staff_required,
 )
-from retention.audit import audit_check_latest, log_action
+from retention.audit import audit_check_latest
 from retention.models import AuditEntry, LegalHold, SweepRun
 
 AUDIT_CHECK_STALE = dt.timedelta(hours=48)  # the daily check has not run: say so
@@ -72,15 +73,7 @@ def register_csv(http_request, org_slug: str):
     today = deadlines.local_today(organisation.time_zone)
     form = f.PeriodForm(http_request.GET or None)
     start, end = form.period(today)
-    log_action(
-        action="requests.register.exported",
-        actor_kind=AuditEntry.ActorKind.STAFF,
-        actor_id=http_request.user.pk,
-        organisation=organisation,
-        object_type="organisation",
-        object_id=organisation.pk,
-        data={"start": start.isoformat(), "end": end.isoformat()},
-    )
+    register_export_log(organisation=organisation, user=http_request.user, start=start, end=end)
     writer = csv.writer(_Echo())
     rows = sel.register_rows(organisation=organisation, start=start, end=end)
     response = StreamingHttpResponse(
@@ -135,23 +128,7 @@ def sweep_start(http_request, org_slug: str):
     organisation = organisation_get_for_user(
         user=http_request.user, slug=org_slug, action=Action.START_SWEEP
     )
-    user_id = http_request.user.pk
-
-    def _enqueue():
-        from retention.tasks import sweep_organisation
-
-        sweep_organisation.delay(organisation.pk, trigger=SweepRun.Trigger.STAFF, user_id=user_id)
-
-    with transaction.atomic():
-        log_action(
-            action="retention.sweep.requested",
-            actor_kind=AuditEntry.ActorKind.STAFF,
-            actor_id=user_id,
-            organisation=organisation,
-            object_type="organisation",
-            object_id=organisation.pk,
-        )
-        transaction.on_commit(_enqueue)
+    sweep_request(organisation=organisation, user=http_request.user)
     messages.success(http_request, _("A sweep is queued; it shows below once it starts."))
     return redirect("staff:retention", org_slug=organisation.slug)
 
