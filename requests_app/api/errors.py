@@ -4,6 +4,14 @@
 
 `fields` is present (possibly empty) on every error; field names are the JSON
 names of the request body (rows of a list as `corrections[0].wrong`).
+
+The services' refusals are answered here, in one place, so views let them through:
+
+- `StaffActionError`: 409 with the error's code, or 400 with the error on a field
+  when the view names its code in `staff_action_fields` (a value the rules refused);
+- `RateLimited` and `LoginLocked`: 429 with Retry-After;
+- `RateLimiterUnavailable` and `LoginUnavailable` (Redis down, counting fails
+  closed): 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -13,6 +21,10 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from requests_app.ratelimit import RateLimited, RateLimiterUnavailable
+from requests_app.services.staff_auth import LoginLocked, LoginUnavailable
+from requests_app.services.workflow import StaffActionError
 
 
 class ApiError(exceptions.APIException):
@@ -55,7 +67,39 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return fields
 
 
+def _service_error(exc: Exception, view) -> ApiError | None:
+    """The API's answer to a service's refusal (see the module's docstring), or None."""
+    if isinstance(exc, StaffActionError):
+        if exc.code in getattr(view, "staff_action_fields", ()):
+            fields = {exc.code: [exc.message]}
+            return ApiError(status_code=400, code="invalid", message=exc.message, fields=fields)
+        return ApiError(status_code=409, code=exc.code, message=exc.message)
+    if isinstance(exc, LoginUnavailable | RateLimiterUnavailable):
+        return ApiError(
+            status_code=503,
+            code="unavailable",
+            message=_("We cannot check codes right now. Please try again in a minute."),
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, LoginLocked):
+        return ApiError(
+            status_code=429,
+            code="locked",
+            message=_("Too many failed attempts."),
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, RateLimited):
+        return ApiError(
+            status_code=429,
+            code="rate_limited",
+            message=_("Too many attempts. Please wait before trying again."),
+            retry_after=exc.retry_after,
+        )
+    return None
+
+
 def api_exception_handler(exc, context):
+    exc = _service_error(exc, context.get("view")) or exc
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(_("Not found."))
     elif isinstance(exc, PermissionDenied):

@@ -29,12 +29,7 @@ from requests_app.api.serializers import (
 from requests_app.http import package_response
 from requests_app.models import DataPackage, Language, StatusToken, SubjectRequest
 from requests_app.public.forms import FORMS, RectificationForm
-from requests_app.ratelimit import (
-    RateLimited,
-    RateLimiterUnavailable,
-    client_ip,
-    rate_limit_check,
-)
+from requests_app.ratelimit import client_ip, rate_limit_check
 from requests_app.services.packages import (
     PackageUnavailable,
     download_proof_fresh,
@@ -60,25 +55,6 @@ ERRORS = {
         description="Rate-limited (see the Retry-After header) or the code is locked.",
     ),
 }
-
-
-def _rate_limited(exc: RateLimited) -> ApiError:
-    return ApiError(
-        status_code=429,
-        code="rate_limited",
-        message=_("Too many attempts. Please wait before trying again."),
-        retry_after=exc.retry_after,
-    )
-
-
-def _unavailable() -> ApiError:
-    """Redis is down: checking a code or sending one fails closed (ratelimit.FAIL_CLOSED)."""
-    return ApiError(
-        status_code=503,
-        code="unavailable",
-        message=_("We cannot check codes right now. Please try again in a minute."),
-        retry_after=RateLimiterUnavailable.retry_after,
-    )
 
 
 UNAVAILABLE = {
@@ -130,10 +106,7 @@ class RequestCreateView(NoStoreMixin, APIView):
 
     def _create(self, request):
         ip = client_ip(request)
-        try:
-            rate_limit_check(action="submit", ip=ip)
-        except RateLimited as exc:
-            raise _rate_limited(exc) from None
+        rate_limit_check(action="submit", ip=ip)
         if not isinstance(request.data, dict):
             raise ApiError(status_code=400, code="invalid", message=_("Send a JSON object."))
         serializer = RequestCreateSerializer(data=request.data)
@@ -155,10 +128,7 @@ class RequestCreateView(NoStoreMixin, APIView):
                 message=_("The request has errors; see the fields."),
                 fields=fields,
             )
-        try:
-            rate_limit_check(action="submit", email=form.cleaned_data["email"])
-        except RateLimited as exc:
-            raise _rate_limited(exc) from None
+        rate_limit_check(action="submit", email=form.cleaned_data["email"])
         subject_request = request_submit(**form.submission())
         return Response(
             RequestCreatedSerializer(subject_request).data, status=status.HTTP_201_CREATED
@@ -213,12 +183,7 @@ class RequestVerifyView(NoStoreMixin, APIView):
     )
     def post(self, request, reference: str):
         subject_request = _get_request(reference)
-        try:
-            rate_limit_check(action="verify", ip=client_ip(request), email=subject_request.email)
-        except RateLimited as exc:
-            raise _rate_limited(exc) from None
-        except RateLimiterUnavailable:
-            raise _unavailable() from None
+        rate_limit_check(action="verify", ip=client_ip(request), email=subject_request.email)
         serializer = VerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -283,12 +248,7 @@ class RequestResendView(NoStoreMixin, APIView):
         serializer = ResendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         email = serializer.validated_data["email"]
-        try:
-            rate_limit_check(action="resend", ip=client_ip(request), email=email)
-        except RateLimited as exc:
-            raise _rate_limited(exc) from None
-        except RateLimiterUnavailable:
-            raise _unavailable() from None
+        rate_limit_check(action="resend", ip=client_ip(request), email=email)
         if hmac.compare_digest(email.encode(), subject_request.email.encode()):
             verification_request_new(request=subject_request)
         return Response(status=status.HTTP_202_ACCEPTED)

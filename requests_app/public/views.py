@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app.choices import offers_consent_withdrawal
-from requests_app.http import package_response
+from requests_app.http import action_refused, package_response
 from requests_app.models import DataPackage, RequestKind, RequestStatus, SubjectRequest
 from requests_app.public.forms import FORMS, CodeForm, EmailProofForm, RectificationForm, ReplyForm
 from requests_app.ratelimit import (
@@ -490,7 +490,7 @@ def reply(http_request, org_slug: str, reference: str):
         try:
             request_information_answer(request=subject_request, answer=form.cleaned_data["answer"])
         except StaffActionError as exc:
-            messages.error(http_request, exc.message)
+            action_refused(http_request, exc)
         else:
             messages.success(http_request, _("Thank you. We have received your answer."))
         return redirect(status_url[0], org_slug=organisation.slug, reference=reference)

@@ -221,27 +221,13 @@ class DetailView(StaffAPIView):
 
 def _reauthenticate(request, code: str) -> None:
     """The API's re-authentication: a current TOTP code of the token's user (each works once)."""
-    try:
-        device = auth.totp_code_check(
-            user=request.user,
-            username=request.user.get_username(),
-            token=code,
-            ip=client_ip(request),
-        )
-    except auth.LoginUnavailable as exc:
-        raise ApiError(
-            status_code=503,
-            code="unavailable",
-            message=_("We cannot check codes right now. Please try again in a minute."),
-            retry_after=exc.retry_after,
-        ) from exc
-    except auth.LoginLocked as exc:
-        raise ApiError(
-            status_code=429,
-            code="locked",
-            message=_("Too many failed attempts."),
-            retry_after=exc.retry_after,
-        ) from exc
+    # Locked (429) or the counters unreachable (503): answered by `api.errors`.
+    device = auth.totp_code_check(
+        user=request.user,
+        username=request.user.get_username(),
+        token=code,
+        ip=client_ip(request),
+    )
     if device is None:
         raise ApiError(
             status_code=403,
@@ -274,6 +260,8 @@ def action_view(
     destructive = action in REAUTH_ACTIONS
 
     class ActionView(StaffAPIView):
+        staff_action_fields = fields  # codes of `StaffActionError` answered on a field (400)
+
         @extend_schema(
             operation_id=f"staff_requests_{name}",
             summary=summary or f"Action: {name}",
@@ -301,17 +289,7 @@ def action_view(
             body.is_valid(raise_exception=True)
             if destructive:
                 _reauthenticate(request, body.validated_data["code"])
-            try:
-                run(subject_request, request.user, body.validated_data)
-            except svc.StaffActionError as exc:
-                if exc.code in fields:
-                    raise ApiError(
-                        status_code=400,
-                        code="invalid",
-                        message=exc.message,
-                        fields={exc.code: [exc.message]},
-                    ) from exc
-                raise ApiError(status_code=409, code=exc.code, message=exc.message) from exc
+            run(subject_request, request.user, body.validated_data)  # refusals: `api.errors`
             subject_request = SubjectRequest.objects.get(pk=subject_request.pk)
             return Response(ActionResultSerializer(subject_request).data)
 
@@ -331,10 +309,7 @@ class _MatchActionView(StaffAPIView):
         body = EmptyInput(data=request.data)
         body.is_valid(raise_exception=True)
         run = svc.match_include if self.included else svc.match_exclude
-        try:
-            match = run(request=subject_request, actor=request.user, match_id=match_id)
-        except svc.StaffActionError as exc:
-            raise ApiError(status_code=409, code=exc.code, message=exc.message) from exc
+        match = run(request=subject_request, actor=request.user, match_id=match_id)
         row = next(m for m in request_matches(request=subject_request) if m.id == match.pk)
         return Response(MatchSerializer(row).data)
 

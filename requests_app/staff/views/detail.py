@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from requests_app.http import action_refused
 from requests_app.labels import request_details
 from requests_app.models import (
     ClockPause,
@@ -41,8 +42,8 @@ from requests_app.services.actions import (
     request_actions_allowed,
 )
 from requests_app.services.fulfilment import COMPLETED_BY_FULFILMENT
-from requests_app.services.staff_reads import subject_records_read
 from requests_app.services.next_step import request_next_step, request_progress
+from requests_app.services.staff_reads import subject_records_read
 from requests_app.staff import forms as f
 from requests_app.staff.session import (
     reauth_redirect,
@@ -277,7 +278,7 @@ def request_action(http_request, reference: str, name: str):
         try:
             spec.run(subject_request, http_request.user, form.cleaned_data)
         except svc.StaffActionError as exc:
-            form.add_error(None, exc.message)
+            action_refused(http_request, exc, form=form)
             status = 409
         else:
             messages.success(http_request, spec.done)
@@ -303,7 +304,7 @@ def match_action(http_request, reference: str, match_id: int, action: str):
     try:
         match = run(request=subject_request, actor=http_request.user, match_id=match_id)
     except svc.StaffActionError as exc:
-        messages.error(http_request, exc.message)
+        action_refused(http_request, exc)
     else:
         if match.included:
             text = _("Subject %(id)s is included.")

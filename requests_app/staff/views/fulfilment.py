@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from requests_app.http import action_refused
 from requests_app.models import RestrictionLift
 from requests_app.permissions import REAUTH_ACTIONS
 from requests_app.selectors.fulfilment import (
@@ -119,7 +120,7 @@ def action(http_request, reference: str, name: str):
     try:
         spec.run(subject_request, http_request.user, form.cleaned_data)
     except StaffActionError as exc:
-        messages.error(http_request, exc.message)
+        action_refused(http_request, exc)
     else:
         messages.success(http_request, spec.done)
     return redirect(url + "#fulfilment")

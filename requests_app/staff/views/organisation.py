@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app import charts, deadlines
+from requests_app.http import action_refused
 from requests_app.permissions import (
     Action,
     organisation_get_for_user,
@@ -250,7 +251,7 @@ def staff_members(http_request, org_slug: str):
                 messages.success(http_request, _("The role is saved."))
                 return redirect("staff:members", org_slug=organisation.slug)
         except svc.StaffActionError as exc:
-            form.add_error(None, exc.message)
+            action_refused(http_request, exc, form=form)
     members = (
         StaffMembership.objects.filter(organisation=organisation)
         .select_related("user")

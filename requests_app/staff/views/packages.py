@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from requests_app.http import action_refused
 from requests_app.models import (
     DataPackage,
 )
@@ -93,7 +94,7 @@ def package_release(http_request, reference: str):
     try:
         packages.package_release(package=package, actor=http_request.user)
     except svc.StaffActionError as exc:
-        messages.error(http_request, exc.message)
+        action_refused(http_request, exc)
     else:
         messages.success(
             http_request,

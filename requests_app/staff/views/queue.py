@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from requests_app import deadlines
+from requests_app.http import action_refused
 from requests_app.models import OPEN_STATUSES, RequestStatus, SavedQueueFilter
 from requests_app.permissions import Action, organisations_where, staff_organisations
 from requests_app.selectors import queue as sel
@@ -180,7 +181,7 @@ def bulk_assign(http_request):
             assignee=form.cleaned_data["assignee"],
         )
     except StaffActionError as error:
-        messages.error(http_request, error.message)
+        action_refused(http_request, error)
         return _back(back)
     messages.success(
         http_request,
@@ -212,7 +213,7 @@ def saved_filter_save(http_request):
             user=http_request.user, name=form.cleaned_data["name"], query=query
         )
     except StaffActionError as error:
-        messages.error(http_request, error.message)
+        action_refused(http_request, error)
         return _back(query)
     messages.success(http_request, _("Filter “%(name)s” saved.") % {"name": saved.name})
     return _back(saved.query)
