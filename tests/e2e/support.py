@@ -10,10 +10,11 @@ import json
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
+
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 ARTIFACTS = BASE_DIR / "test-artifacts" / "e2e"
@@ -126,17 +127,17 @@ class Mailbox:
     ) -> Mail:
         """Wait until `address` has received `count` messages (whose subject contains
         `subject`); return the newest of them."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def arrived() -> Mail | None:
             received = [m for m in self.to(address) if subject in m.subject]
-            if len(received) >= count:
-                return received[-1]
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{address} received {len(received)} e-mails {subject!r} in {timeout:.0f} s, "
-                    f"expected {count}: {[m.subject for m in self.to(address)]}"
-                )
-            time.sleep(0.1)
+            return received[-1] if len(received) >= count else None
+
+        return wait_for(
+            arrived,
+            f"{count} e-mail(s) {subject!r} to {address}",
+            timeout=timeout,
+            seen=lambda: [m.subject for m in self.to(address)],
+        )
 
 
 # --- axe-core --------------------------------------------------------------------------------

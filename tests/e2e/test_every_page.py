@@ -24,7 +24,7 @@ from requests_app.ratelimit import rate_limit_hit
 from requests_app.services import staff as svc
 from requests_app.services.staff import request_information_ask
 from retention.models import Record, StaffMembership
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.helpers import make_request, make_subject_with_records
 
 from .flows import (
     REQUEST_TYPES,

@@ -19,7 +19,7 @@ from requests_app.models import Fulfilment, RequestStatus, SubjectRequest
 from requests_app.services import staff as svc
 from requests_app.services.actions import request_actions_allowed
 from retention.models import Record, RecordStoreJob
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.helpers import make_request, make_subject_with_records
 
 from .flows import staff_member, staff_sign_in, unique_email
 from .test_every_page import both_widths

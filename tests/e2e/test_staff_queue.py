@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from requests_app.models import RequestStatus, SubjectRequest
-from tests.requests_app.staff_base import make_request
+from tests.requests_app.helpers import make_request
 
 from .flows import staff_member, staff_sign_in, unique_email
 

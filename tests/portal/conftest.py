@@ -1,6 +1,15 @@
-"""Fixtures shared with the request-workflow tests: the two test organisations."""
+"""Fixtures shared with the request-workflow tests: the two test organisations and their staff.
 
-from tests.requests_app.conftest import org, other_org  # noqa: F401
+(`fast_password_hashing` and `clean_redis` are imported by the modules that want them.)
+"""
+
+from tests.requests_app.conftest import (  # noqa: F401
+    org,
+    other_org,
+    outsider,
+    staff,
+    staff_client,
+)
 
 # The keyrings a production environment needs (DEBUG=false): fixed test keys, 32 bytes each.
 PRODUCTION_HMAC_KEYS = {

@@ -35,9 +35,8 @@ from requests_app.models import DataPackage, SubjectRequest
 from retention.identifiers import normalise_personnummer
 from retention.models import StaffMembership, SubjectIdentifier
 from tests.conftest import BASE_DIR, start_worker, stop_worker, worker_database_url
-from tests.requests_app.packages_base import person_with_data
-from tests.requests_app.staff_base import current_code
-from tests.requests_app.test_packages_worker import wait_for
+from tests.requests_app.helpers import current_code, person_with_data
+from tests.waiting import wait_for
 
 NAME = "Astrid Lindgren-Testsson"
 EMAIL = "Astrid.Lindgren@Example.org"

@@ -51,9 +51,11 @@ from requests_app.staff.views import fulfilment as fulfilment_views
 from retention.api import api_token_create
 from retention.models import LegalHold, StaffMembership
 from retention.services.holds import hold_place
-from tests.requests_app.conftest import clean_redis  # noqa: F401  (autouse)
-from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, outsider, ...)
-from tests.requests_app.staff_base import make_request, make_subject_with_records, signed_in
+from tests.requests_app.conftest import (  # noqa: F401  (autouse)
+    clean_redis,
+    fast_password_hashing,
+)
+from tests.requests_app.helpers import make_request, make_subject_with_records, signed_in
 
 METHODS = ["get", "post", "put", "patch", "delete"]  # Django's admin: GET and POST
 LOGIN = "302 to /staff/login/"

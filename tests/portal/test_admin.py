@@ -7,8 +7,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.requests_app.conftest import clean_redis  # noqa: F401  (autouse)
-from tests.requests_app.staff_base import PASSWORD, current_code, fast_password_hashing  # noqa: F401
+from tests.requests_app.conftest import (
+    clean_redis,  # noqa: F401  (autouse)
+    fast_password_hashing,  # noqa: F401
+)
+from tests.requests_app.helpers import PASSWORD, current_code
 
 STAFF_LOGIN = "/staff/login/?next=%2Fadmin%2F"
 

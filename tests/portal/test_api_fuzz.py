@@ -38,9 +38,11 @@ from requests_app.models import StatusToken
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
 from retention.api import api_token_create
-from tests.requests_app.conftest import clean_redis  # noqa: F401  (autouse)
-from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, ...)
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.conftest import (  # noqa: F401  (autouse)
+    clean_redis,
+    fast_password_hashing,
+)
+from tests.requests_app.helpers import make_request, make_subject_with_records
 
 CHECKS = [
     not_a_server_error,

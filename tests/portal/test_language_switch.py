@@ -7,9 +7,11 @@ import re
 import pytest
 from django.test import Client
 
-from tests.requests_app.conftest import clean_redis  # noqa: F401  (autouse)
-from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, ...)
-from tests.requests_app.staff_base import signed_in
+from tests.requests_app.conftest import (  # noqa: F401  (autouse)
+    clean_redis,
+    fast_password_hashing,
+)
+from tests.requests_app.helpers import signed_in
 
 
 def language_buttons(response) -> dict[str, bool]:

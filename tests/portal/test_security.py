@@ -23,10 +23,11 @@ from requests_app.models import StatusToken
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
 from tests.portal.conftest import PRODUCTION_HMAC_KEYS
-from tests.requests_app.conftest import clean_redis  # noqa: F401  (autouse)
-from tests.requests_app.helpers import submit
-from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, ...)
-from tests.requests_app.staff_base import PASSWORD, current_code, make_request, signed_in
+from tests.requests_app.conftest import (  # noqa: F401  (autouse)
+    clean_redis,
+    fast_password_hashing,
+)
+from tests.requests_app.helpers import PASSWORD, current_code, make_request, signed_in, submit
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {

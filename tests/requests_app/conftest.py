@@ -1,4 +1,11 @@
-"""Shared fixtures for the intake tests: two organisations, clean Redis, mail and the queue."""
+"""The fixtures of the request-workflow tests (plain helpers: `helpers.py`, imported by name).
+
+- two organisations (`org`, `other_org`), and FRAMSTEGET with the demo people (`framsteget`);
+- a user of every role with a confirmed TOTP device (`staff`, `outsider`,
+  `framsteget_staff`) and clients signed in with both factors (`staff_client`);
+- for every test: clean Redis, fast password hashing, a package directory of its own;
+- running what the outbox published (`deliver`, `run_queued_tasks`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,9 @@ import redis
 from django.conf import settings
 from django.core import mail
 
+import requests_app.tasks  # noqa: F401  (registers the tasks, as autodiscovery does)
 from portal.celery import app as celery_app
+from tests.requests_app.helpers import ROLES, signed_in, staff_user
 
 POLICIES = Path(__file__).parent / "policies"
 
@@ -40,6 +49,56 @@ def other_org(db, tmp_path):
     return Organisation.objects.get(slug="otherorg")
 
 
+@pytest.fixture
+def framsteget(organisations):
+    """FRAMSTEGET with the fixed demo people of `seed_demo` (Anna and the others)."""
+    from retention.demo import demo_seed
+
+    demo_seed(subjects=0)
+    return organisations["framsteget"]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def staff(org, other_org):
+    """{role: user} in `org` (Testbolaget)."""
+    return {role: staff_user(role, [(org, role)]) for role in ROLES}
+
+
+@pytest.fixture
+def outsider(other_org):
+    """An admin of the other organisation only."""
+    return staff_user("outsider", [(other_org, "admin")])
+
+
+@pytest.fixture
+def framsteget_staff(framsteget):
+    """{role: user} in FRAMSTEGET."""
+    return {role: staff_user(f"{role}-fs", [(framsteget, role)]) for role in ROLES}
+
+
+@pytest.fixture
+def staff_client():
+    """staff_client(user, reauth_age=0): a client signed in as `user` with both factors."""
+    from django.test import Client
+
+    def _make(user, **kwargs) -> Client:
+        return signed_in(Client(), user, **kwargs)
+
+    return _make
+
+
+@pytest.fixture(autouse=True)
+def package_dir(settings, tmp_path):
+    """Every test writes its packages to a directory of its own."""
+    settings.PACKAGE_DIR = tmp_path / "packages"
+    return settings.PACKAGE_DIR
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
     """Each test starts with no rate-limit counters and an empty Celery queue."""
@@ -55,8 +114,6 @@ def run_queued_tasks(redis_url: str | None = None) -> list[str]:
     Reads the real broker messages (protocol 2: body = [args, kwargs, embed]),
     so what runs is exactly what was published. Returns the task names run.
     """
-    import requests_app.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
-
     client = redis.Redis.from_url(redis_url or celery_app.conf.broker_url)
     ran = []
     try:

@@ -28,8 +28,7 @@ from retention.models import AuditEntry, Disclosure, ErasureTombstone, Record, R
 from retention.services.erasure import erasure_job_approve, erasure_job_create
 from retention.services.record_import import records_import
 from retention.tasks import job_run
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, verified_request
+from tests.requests_app.helpers import customer, verified_request
 
 EMAIL = "anna@example.org"
 ALL = {"scope": "all", "categories": []}

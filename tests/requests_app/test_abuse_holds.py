@@ -25,8 +25,7 @@ from retention.models import Record
 from retention.services.holds import hold_place
 from retention.services.rights import is_suppressed, processing_check, processing_stop
 from tests.requests_app.conftest import last_code
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, verified_request
+from tests.requests_app.helpers import customer, verified_request
 
 EMAIL = "anna@example.org"
 HOLD_REPLY = "kept under a legal hold"

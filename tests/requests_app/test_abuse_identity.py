@@ -51,15 +51,15 @@ from retention.models import (
 )
 from retention.services.rights import is_suppressed
 from tests.requests_app.conftest import last_code
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import (
-    _user,
+from tests.requests_app.helpers import (
     current_code,
     customer,
     make_request,
+    package_bytes,
+    package_json,
     signed_in,
+    staff_user,
 )
-from tests.requests_app.packages_base import package_bytes, package_dir, package_json  # noqa: F401
 
 VICTIM_EMAIL = "victim@example.org"
 VICTIM_PHONE = "+46701740605"  # `customer` gives every subject this phone number
@@ -479,7 +479,7 @@ def test_the_coachen_demo_clients_health_data_never_reaches_a_stranger(
     coachen = organisations["coachen"]
     erik = DataSubject.objects.get(organisation=coachen, external_id="demo-coachen-erik-lindqvist")
     personnummer = erik.identifiers.get(kind="personnummer").value
-    approver = _user("approver-co", [(coachen, "approver")])
+    approver = staff_user("approver-co", [(coachen, "approver")])
     person = Client()
     with deliver():
         reference = post_json(

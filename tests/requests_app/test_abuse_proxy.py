@@ -20,8 +20,7 @@ from requests_app.models import OutboxMessage, SubjectRequest, VerificationCode
 from requests_app.ratelimit import client_ip
 from requests_app.services.verification import SEND_VERIFICATION
 from tests.requests_app.conftest import last_code
-from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, ...)
-from tests.requests_app.staff_base import PASSWORD, current_code, signed_in
+from tests.requests_app.helpers import PASSWORD, current_code, signed_in
 
 PROXY = "10.0.0.1"
 LIMITS = {

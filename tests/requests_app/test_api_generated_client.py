@@ -22,7 +22,6 @@ import pytest
 
 from requests_app.services.staff_auth import api_token_issue
 from tests.requests_app.conftest import last_code, run_queued_tasks
-from tests.requests_app.staff_base import *  # noqa: F403  (fixtures: staff, ...)
 
 PACKAGE = "dsr_portal_client"
 EMAIL = "anna.andersson@example.org"

@@ -19,7 +19,6 @@ from requests_app.services.requests import (
     request_extend,
 )
 from retention.models import AuditEntry
-from tests.requests_app.staff_base import *  # noqa: F403
 
 from .helpers import submit
 
@@ -274,7 +273,7 @@ def test_the_extended_date_is_the_same_everywhere_it_is_shown(org, staff, delive
     from requests_app.services.staff_auth import api_token_issue
     from requests_app.services.tokens import status_token_issue
     from tests.requests_app.conftest import last_code
-    from tests.requests_app.staff_base import signed_in
+    from tests.requests_app.helpers import signed_in
 
     person = Client()
     with at(2026, 1, 31, 10, 0):

@@ -34,15 +34,8 @@ from retention.models import (
     SubjectIdentifier,
 )
 from retention.services.holds import hold_place
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import (
-    ANNA,
-    customer,
-    messages_of,
-    outbox_of,
-    verified_request,
-    wait_for,
-)
+from tests.requests_app.helpers import ANNA, customer, messages_of, outbox_of, verified_request
+from tests.waiting import wait_for
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 ALL = {"scope": "all", "categories": []}

@@ -31,17 +31,16 @@ from retention.demo import demo_seed
 from retention.models import DataSubject, Record, Suppression
 from retention.services.rights import is_suppressed, processing_check
 from tests.requests_app.conftest import last_code
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import (
+from tests.requests_app.helpers import (
     SARA,
-    _user,
     customer,
     messages_of,
+    staff_user,
+    submit,
     verified_request,
-    wait_for,
 )
-from tests.requests_app.helpers import submit
 from tests.retention.test_store_api import subject_body
+from tests.waiting import wait_for
 
 EMAIL = "anna@example.org"
 
@@ -250,7 +249,7 @@ def test_a_marketing_objection_honoured_by_a_worker_survives_a_later_erasure(org
     assert check(expektra, sara, marketing.key).reason == "marketing_objection"
 
     # Later Sara has everything erased.
-    approver = _user("approver-ex", [(expektra, "approver")])
+    approver = staff_user("approver-ex", [(expektra, "approver")])
     erasure = verified_request(
         expektra, kind="erasure", email=SARA, details={"scope": "all", "categories": []}
     )

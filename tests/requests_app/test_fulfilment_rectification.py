@@ -12,8 +12,7 @@ from requests_app.models import CorrectionDecision, RequestStatus
 from requests_app.services import fulfilment as ff
 from requests_app.services import staff as svc
 from retention.models import AuditEntry, Record
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, verified_request
+from tests.requests_app.helpers import customer, verified_request
 
 EMAIL = "anna@example.org"
 MAILER = "privacy@mailer.example.org"

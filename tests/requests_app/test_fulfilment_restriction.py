@@ -17,8 +17,7 @@ from requests_app.services.outbox import outbox_relay
 from requests_app.tasks import fulfilment_start as fulfilment_start_task
 from retention.models import AuditEntry, Record
 from retention.services.rights import processing_check
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, outbox_of, verified_request
+from tests.requests_app.helpers import customer, outbox_of, verified_request
 
 EMAIL = "anna@example.org"
 MAILER = "privacy@mailer.example.org"

@@ -25,14 +25,15 @@ from requests_app.services.staff_digest import deadline_digest_send
 from retention.models import AuditEntry, Record, RecordStoreJob
 from retention.services.jobs import job_claim, job_fail, jobs_reclaimable
 from tests.conftest import start_worker, stop_worker
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, messages_of, verified_request, wait_for
-from tests.requests_app.packages_base import (
+from tests.requests_app.helpers import (
     approved_request,
-    package_dir,  # noqa: F401  (autouse)
+    customer,
+    make_request,
+    messages_of,
+    verified_request,
 )
-from tests.requests_app.staff_base import make_request
 from tests.requests_app.test_fulfilment_views import duplicate_ids
+from tests.waiting import wait_for
 
 S = RequestStatus
 EMAIL = "anna@example.org"

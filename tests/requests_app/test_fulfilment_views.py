@@ -12,8 +12,7 @@ from django.urls import reverse
 from requests_app.models import Fulfilment, ObjectionDecision, RequestStatus
 from requests_app.selectors import fulfilment as fulfilment_selectors
 from requests_app.services import staff as svc
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, verified_request
+from tests.requests_app.helpers import customer, verified_request
 
 EMAIL = "anna@example.org"
 

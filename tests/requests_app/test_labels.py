@@ -24,8 +24,7 @@ from requests_app.public.forms import COMMON_FIELDS, FORMS
 from requests_app.services import packages
 from retention.field_labels import FIELD_LABELS
 from retention.models import DataSubject, Record
-from tests.requests_app.packages_base import *  # noqa: F403
-from tests.requests_app.packages_base import (
+from tests.requests_app.helpers import (
     COLLECTED,
     approved_request,
     make_request,

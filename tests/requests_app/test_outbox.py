@@ -46,9 +46,7 @@ from requests_app.services.verification import verification_check
 from requests_app.services.workflow import NOTIFY_TASK
 from requests_app.tasks import relay_outbox
 from retention.models import RecordStoreJob
-from tests.requests_app.packages_base import *  # noqa: F403  (staff, package_dir, ...)
-from tests.requests_app.packages_base import approved_request
-from tests.requests_app.staff_base import make_request
+from tests.requests_app.helpers import approved_request, make_request
 
 from .conftest import last_code, run_queued_tasks
 from .helpers import submit

@@ -30,8 +30,8 @@ from requests_app.services.packages import build as packages_build
 from requests_app.services.packages import report as packages_report
 from requests_app.services.staff import StaffActionError, request_cancel
 from retention.models import AuditEntry, DataSubject, Record
-from tests.requests_app.packages_base import *  # noqa: F403
-from tests.requests_app.packages_base import (
+from tests.requests_app.helpers import (
+    COLLECTED,
     approved_request,
     make_request,
     now,

@@ -17,8 +17,7 @@ from requests_app.services import packages
 from requests_app.services.tokens import status_token_issue
 from retention.models import AuditEntry
 from tests.requests_app.conftest import last_code
-from tests.requests_app.packages_base import *  # noqa: F403
-from tests.requests_app.packages_base import approved_request, package_bytes
+from tests.requests_app.helpers import approved_request, package_bytes
 
 
 @pytest.fixture(autouse=True)

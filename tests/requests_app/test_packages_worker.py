@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,16 +16,8 @@ from requests_app.models import DataPackage, OutboxMessage, RequestStatus
 from requests_app.services import packages
 from requests_app.services import staff as svc
 from tests.conftest import start_worker, stop_worker
-from tests.requests_app.packages_base import *  # noqa: F403
-from tests.requests_app.packages_base import approved_request
-
-
-def wait_for(condition, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return result
+from tests.requests_app.helpers import approved_request
+from tests.waiting import wait_for
 
 
 def code_in(mail_dir: Path, seen: set[str]) -> str | None:

@@ -46,8 +46,7 @@ from retention.models import AuditEntry, Record
 from retention.services.policies import policies_load
 from retention.services.sweeps import sweep_run_inline
 from tests.requests_app.conftest import POLICIES
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request, make_subject_with_records, signed_in
+from tests.requests_app.helpers import make_request, make_subject_with_records, signed_in
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PERSONAL = {

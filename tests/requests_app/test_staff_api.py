@@ -11,8 +11,7 @@ from django.test import Client
 from requests_app.api.staff.views import QueuePagination
 from requests_app.models import RequestStatus
 from requests_app.services.staff_auth import api_token_issue
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import current_code, make_request, make_subject_with_records
+from tests.requests_app.helpers import current_code, make_request, make_subject_with_records
 
 S = RequestStatus
 

@@ -32,13 +32,14 @@ from requests_app.services import packages
 from requests_app.services import staff as svc
 from requests_app.services.staff_auth import api_token_issue
 from retention.models import AuditEntry, Record
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import customer, verified_request
-from tests.requests_app.packages_base import (
+from tests.requests_app.helpers import (
     approved_request,
-    package_dir,  # noqa: F401  (autouse)
+    current_code,
+    customer,
+    make_request,
+    staff_user,
+    verified_request,
 )
-from tests.requests_app.staff_base import _user, current_code, make_request
 
 S = RequestStatus
 EMAIL = "anna@example.org"
@@ -543,7 +544,7 @@ def test_the_detail_takes_as_many_queries_for_many_decisions_as_for_one(org, sta
         details = {"corrections": [{"wrong": f"w{n}", "correct": f"c{n}"} for n in range(rows)]}
         request = verified_request(org, kind="rectification", email=email, details=details)
         for n in range(rows):
-            decider = _user(f"{name}-decider-{n}", [(org, "handler")])
+            decider = staff_user(f"{name}-decider-{n}", [(org, "handler")])
             ff.correction_decide(
                 request=request, actor=decider, index=n, accepted=False, reason="No."
             )

@@ -17,8 +17,7 @@ from requests_app.models import StaffApiToken
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.staff import session as staff_views
 from retention.models import AuditEntry
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import PASSWORD, current_code, make_request, signed_in
+from tests.requests_app.helpers import PASSWORD, current_code, make_request, signed_in
 
 
 def password_step(client, username, password=PASSWORD):

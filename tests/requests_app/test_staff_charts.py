@@ -20,8 +20,7 @@ from requests_app.models import RequestStatus
 from requests_app.selectors import charts as sel
 from requests_app.services import staff as svc
 from retention.models import LegalHold, Record
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.helpers import make_request, make_subject_with_records
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 TODAY = dt.date(2025, 6, 16)

@@ -28,9 +28,13 @@ from requests_app.services import staff as svc
 from requests_app.services.actions import request_actions_allowed
 from requests_app.services.next_step import request_next_step, request_progress
 from retention.models import RecordStoreJob
-from tests.requests_app.fulfilment_base import *  # noqa: F403
-from tests.requests_app.fulfilment_base import ANNA, customer, verified_request
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.helpers import (
+    ANNA,
+    customer,
+    make_request,
+    make_subject_with_records,
+    verified_request,
+)
 
 S = RequestStatus
 EMAIL = "anna@example.org"

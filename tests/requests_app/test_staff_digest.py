@@ -14,8 +14,7 @@ from requests_app.services.staff_digest import deadline_digest_send
 from requests_app.services.staff_preferences import staff_language_set
 from requests_app.tasks import deadline_digest
 from retention.models import Organisation, StaffMembership
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request
+from tests.requests_app.helpers import make_request
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MORNING = dt.datetime(2025, 5, 12, 7, 0, tzinfo=STOCKHOLM)  # a Monday

@@ -7,7 +7,6 @@ from django.urls import reverse
 
 from requests_app.services import staff as svc
 from retention.models import AuditEntry, StaffMembership
-from tests.requests_app.staff_base import *  # noqa: F403
 
 
 def test_an_admin_adds_a_user_of_another_organisation_and_changes_the_role(

@@ -12,8 +12,7 @@ from django.utils import timezone
 from requests_app.models import RequestStatus
 from requests_app.services import staff as svc
 from retention.models import AuditEntry
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.helpers import make_request, make_subject_with_records
 
 S = RequestStatus
 

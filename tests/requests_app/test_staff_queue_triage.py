@@ -23,8 +23,7 @@ from requests_app.models import RequestEvent, RequestStatus, SavedQueueFilter
 from requests_app.services import queue as svc
 from requests_app.services.workflow import StaffActionError
 from retention.models import AuditEntry, StaffMembership
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request, signed_in
+from tests.requests_app.helpers import make_request, signed_in
 
 S = RequestStatus
 BULK = reverse("staff:bulk_assign")

@@ -20,8 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from requests_app.services.staff_recovery import recovery_codes_generate
 from retention.models import AuditEntry
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import PASSWORD
+from tests.requests_app.helpers import PASSWORD
 
 
 def password_step(client, username):

@@ -17,8 +17,7 @@ from requests_app.selectors.queue import organisation_report
 from requests_app.services import staff as svc
 from retention.audit import audit_check_run
 from retention.models import AuditEntry
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request
+from tests.requests_app.helpers import make_request
 
 S = RequestStatus
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

@@ -12,10 +12,8 @@ from portal.celery import app as celery_app
 from requests_app.models import OutboxMessage
 from requests_app.services.outbox import outbox_relay
 from requests_app.services.sweeps import SWEEP_TASK
-
 from retention.models import AuditEntry, LegalHold, Record, SweepRun
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import make_request, make_subject_with_records
+from tests.requests_app.helpers import make_request, make_subject_with_records
 
 from .conftest import run_queued_tasks
 

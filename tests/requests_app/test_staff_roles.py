@@ -11,13 +11,7 @@ from requests_app.models import ClockPause, IdentityMethod, RequestStatus
 from requests_app.services import staff as svc
 from requests_app.services.staff_auth import api_token_issue
 from retention.models import LegalHold
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import (
-    ROLES,
-    current_code,
-    make_request,
-    make_subject_with_records,
-)
+from tests.requests_app.helpers import ROLES, current_code, make_request, make_subject_with_records
 
 S = RequestStatus
 

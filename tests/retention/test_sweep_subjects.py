@@ -23,7 +23,7 @@ from retention.models import (
 )
 from retention.services.erasure import erasure_job_create
 from retention.services.holds import hold_lift, hold_place
-from tests.requests_app.staff_base import make_request
+from tests.requests_app.helpers import make_request
 from tests.retention.test_sweeps import make_record, sweep
 
 EXPIRED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # three weeks later the IP address expires
