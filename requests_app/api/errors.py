@@ -67,6 +67,20 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return fields
 
 
+# Waits a service asks for, in the order they are tried (LoginUnavailable is a LoginLocked):
+# (exceptions, status, code, message); each exception carries its `retry_after`.
+_WAITS = (
+    (
+        (LoginUnavailable, RateLimiterUnavailable),
+        503,
+        "unavailable",
+        _("We cannot check codes right now. Please try again in a minute."),
+    ),
+    ((LoginLocked,), 429, "locked", _("Too many failed attempts.")),
+    ((RateLimited,), 429, "rate_limited", _("Too many attempts. Please wait before trying again.")),
+)
+
+
 def _service_error(exc: Exception, view) -> ApiError | None:
     """The API's answer to a service's refusal (see the module's docstring), or None."""
     if isinstance(exc, StaffActionError):
@@ -74,27 +88,11 @@ def _service_error(exc: Exception, view) -> ApiError | None:
             fields = {exc.code: [exc.message]}
             return ApiError(status_code=400, code="invalid", message=exc.message, fields=fields)
         return ApiError(status_code=409, code=exc.code, message=exc.message)
-    if isinstance(exc, LoginUnavailable | RateLimiterUnavailable):
-        return ApiError(
-            status_code=503,
-            code="unavailable",
-            message=_("We cannot check codes right now. Please try again in a minute."),
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, LoginLocked):
-        return ApiError(
-            status_code=429,
-            code="locked",
-            message=_("Too many failed attempts."),
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, RateLimited):
-        return ApiError(
-            status_code=429,
-            code="rate_limited",
-            message=_("Too many attempts. Please wait before trying again."),
-            retry_after=exc.retry_after,
-        )
+    for kinds, status_code, code, message in _WAITS:
+        if isinstance(exc, kinds):
+            return ApiError(
+                status_code=status_code, code=code, message=message, retry_after=exc.retry_after
+            )
     return None
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample
 
+from requests_app.selectors.fulfilment import fulfilment_state_empty
+
 REFERENCE = "DSR-7K3M-Q9TB-2XWD"
 EMAIL = "anna.andersson@example.se"
 
@@ -190,15 +192,7 @@ DETAIL = [
                     "data": {"assignee_id": 7},
                 }
             ],
-            "fulfilment": {
-                "failure": None,
-                "erasure_plan": None,
-                "corrections": [],
-                "correction_targets": [],
-                "objections": [],
-                "restriction": None,
-                "recipient_notifications": [],
-            },
+            "fulfilment": fulfilment_state_empty(),
             "package": None,
             "allowed_actions": ["note", "ask", "extend", "approve", "refuse", "cancel"],
         },

@@ -348,11 +348,10 @@ def _usernames(ids) -> dict[int, str]:
     return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
 
 
-def fulfilment_state(*, request: SubjectRequest, plan_page: int = 1) -> dict:
-    """What the staff API shows of a request's fulfilment (the plan, decisions, lift, notices)."""
-    r = request
-    state = {
-        "failure": fulfilment_failure(request=r),
+def fulfilment_state_empty(*, failure: Failure | None = None) -> dict:
+    """The staff API's fulfilment of a request with nothing planned, proposed or decided."""
+    return {
+        "failure": failure,
         "erasure_plan": None,
         "corrections": [],
         "correction_targets": [],
@@ -360,6 +359,12 @@ def fulfilment_state(*, request: SubjectRequest, plan_page: int = 1) -> dict:
         "restriction": None,
         "recipient_notifications": [],
     }
+
+
+def fulfilment_state(*, request: SubjectRequest, plan_page: int = 1) -> dict:
+    """What the staff API shows of a request's fulfilment (the plan, decisions, lift, notices)."""
+    r = request
+    state = fulfilment_state_empty(failure=fulfilment_failure(request=r))
     if r.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
         return state
     view = fulfilment_view(request=r, page=plan_page)

@@ -85,6 +85,11 @@ def _job_progress_text(job: RecordStoreJob, total: int) -> str:
     }
 
 
+def _to_decide(text: str, count: int, action: str, allowed: list[str], anchor: str) -> NextStep:
+    """`count` things to decide before approval: to act on for whoever may take `action`."""
+    return NextStep(text % {"n": count}, "act" if action in allowed else "wait", anchor)
+
+
 def _open_step(request: SubjectRequest, allowed: list[str]) -> NextStep:
     """New or in progress: what blocks approval, else what to do, with the time left."""
     unproven = len(request_matches_unproven(request=request))
@@ -93,8 +98,8 @@ def _open_step(request: SubjectRequest, allowed: list[str]) -> NextStep:
             "%(n)s match is not proven: record an identity check or exclude it.",
             "%(n)s matches are not proven: record an identity check or exclude them.",
             unproven,
-        ) % {"n": unproven}
-        return NextStep(text, "act" if "identity" in allowed else "wait", "matches")
+        )
+        return _to_decide(text, unproven, "identity", allowed, "matches")
     if request.kind == K.RECTIFICATION:
         rows = len((request.details or {}).get("corrections") or [])
         open_rows = rows - CorrectionDecision.objects.filter(request=request).count()
@@ -103,8 +108,8 @@ def _open_step(request: SubjectRequest, allowed: list[str]) -> NextStep:
                 "%(n)s proposed correction is not decided: accept or reject it.",
                 "%(n)s proposed corrections are not decided: accept or reject each.",
                 open_rows,
-            ) % {"n": open_rows}
-            return NextStep(text, "act" if "correction" in allowed else "wait", "fulfilment")
+            )
+            return _to_decide(text, open_rows, "correction", allowed, "fulfilment")
     if request.kind == K.OBJECTION:
         purposes = len(set((request.details or {}).get("purposes") or []))
         undecided = purposes - ObjectionDecision.objects.filter(request=request).count()
@@ -115,8 +120,8 @@ def _open_step(request: SubjectRequest, allowed: list[str]) -> NextStep:
                 "Decide on the objections to %(n)s purposes: unless you record compelling "
                 "grounds, processing for them stops on approval.",
                 undecided,
-            ) % {"n": undecided}
-            return NextStep(text, "act", "fulfilment")
+            )
+            return _to_decide(text, undecided, "objection", allowed, "fulfilment")
     if request.kind in SELF_COMPLETING:
         text = _("Check whose data it is, then approve: a worker carries out the request.")
     else:

@@ -15,6 +15,8 @@ from retention.models import StaffMembership
 from .support import STAFF_TEXT, TEXT, Mailbox, Steps
 
 PERSONNUMMER = "19811218-9876"  # valid check digit (Skatteverket's test range)
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 
 
 def _access(page: Page) -> None:
@@ -64,6 +66,20 @@ REQUEST_TYPES = {
 def unique_email(name: str = "anna") -> str:
     """A fresh address per test, so no request is joined to another test's."""
     return f"{name}.{uuid.uuid4().hex[:10]}@example.se"
+
+
+def both_widths(page: Page, steps: Steps, name: str) -> None:
+    """Screenshots at 1280 px (with axe-core) and 390 px; the page must not scroll sideways
+    on a phone."""
+    page.set_viewport_size(DESKTOP)
+    steps(page, f"{name} 1280")
+    page.set_viewport_size(PHONE)
+    steps(page, f"{name} 390", check=False)
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"{name}: the page scrolls sideways on a phone ({overflow} px)"
+    page.set_viewport_size(DESKTOP)
 
 
 def choose_language(page: Page, language: str) -> None:

@@ -29,6 +29,7 @@ from tests.requests_app.helpers import make_request, make_subject_with_records
 from .flows import (
     REQUEST_TYPES,
     STAFF_PASSWORD,
+    both_widths,
     choose_language,
     file_request,
     fill_about_you,
@@ -42,22 +43,6 @@ from .flows import (
 pytestmark = pytest.mark.browser
 
 LOCALES = {"sv": "sv-SE", "en": "en-GB"}
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-
-def both_widths(page, steps, name: str) -> None:
-    """Screenshots at 1280 px and 390 px; axe-core at 1280 px (and the page must not
-    scroll sideways on a phone)."""
-    page.set_viewport_size(DESKTOP)
-    steps(page, f"{name} 1280")
-    page.set_viewport_size(PHONE)
-    steps(page, f"{name} 390", check=False)
-    overflow = page.evaluate(
-        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 1, f"{name}: the page scrolls sideways on a phone ({overflow} px)"
-    page.set_viewport_size(DESKTOP)
 
 
 def show_error_page(page, html: str) -> None:

@@ -21,8 +21,7 @@ from requests_app.services.actions import request_actions_allowed
 from retention.models import Record, RecordStoreJob
 from tests.requests_app.helpers import make_request, make_subject_with_records
 
-from .flows import staff_member, staff_sign_in, unique_email
-from .test_every_page import both_widths
+from .flows import both_widths, staff_member, staff_sign_in, unique_email
 
 pytestmark = pytest.mark.browser
 

@@ -15,26 +15,11 @@ from playwright.sync_api import expect
 from requests_app.models import RequestStatus, SubjectRequest
 from tests.requests_app.helpers import make_request
 
-from .flows import staff_member, staff_sign_in, unique_email
+from .flows import both_widths, staff_member, staff_sign_in, unique_email
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 RED, AMBER_TEXT, GREY_TEXT = "rgb(177, 14, 30)", "rgb(74, 40, 0)", "rgb(51, 57, 61)"
-
-
-def both_widths(page, steps, name: str) -> None:
-    """Screenshots at 1280 px (with axe-core) and 390 px; no sideways scroll on a phone."""
-    page.set_viewport_size(DESKTOP)
-    steps(page, f"{name} 1280")
-    page.set_viewport_size(PHONE)
-    steps(page, f"{name} 390", check=False)
-    overflow = page.evaluate(
-        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 1, f"{name}: the page scrolls sideways on a phone ({overflow} px)"
-    page.set_viewport_size(DESKTOP)
 
 
 def _requests(organisation, name: str) -> dict[str, SubjectRequest]:
