@@ -39,8 +39,8 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.services import packages
-from requests_app.services.packages.common import package_context
 from requests_app.services.matching import request_match
+from requests_app.services.packages.common import package_context
 from requests_app.services.requests import reference_generate, request_submit
 from requests_app.staff import session as staff_views
 from retention.models import (

@@ -14,7 +14,6 @@ from django.utils import translation
 from requests_app.services.staff_preferences import staff_language_set
 from retention.models import AuditEntry, DataSubject, LegalHold, SubjectIdentifier
 from retention.services.subjects import SubjectLookupError, subject_find, subject_label
-from tests.requests_app.staff_base import *  # noqa: F403
 
 EMAIL = "karin.lind@example.org"
 PERSONNUMMER = "198504121230"  # stored as the import normalises it: YYYYMMDDNNNC

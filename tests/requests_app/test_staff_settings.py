@@ -15,8 +15,7 @@ from django.urls import reverse
 
 from requests_app.models import StaffPreference
 from requests_app.services.staff_preferences import staff_language_set
-from tests.requests_app.staff_base import *  # noqa: F403
-from tests.requests_app.staff_base import signed_in
+from tests.requests_app.helpers import signed_in
 
 SETTINGS = "/staff/settings/"
 

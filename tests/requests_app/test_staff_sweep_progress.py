@@ -6,7 +6,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from retention.models import SweepRun
-from tests.requests_app.staff_base import *  # noqa: F403
 
 
 def _progress_url(org) -> str:
