@@ -15,12 +15,8 @@ reads or writes belongs to that token's organisation.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -39,28 +35,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from retention.models import (
-    DataSubject,
-    OrganisationApiToken,
-    ProcessingStop,
-    Purpose,
-    Record,
-    SubjectIdentifier,
-    Suppression,
-)
-from retention.services.record_import import MAX_EXTERNAL_ID, records_import
-from retention.services.rights import processing_check, suppression_hashes
+from retention.models import DataSubject, OrganisationApiToken, Purpose, Record
+from retention.services.api_tokens import api_token_authenticate
+from retention.services.audience import NotDirectMarketing, marketing_audience
+from retention.services.record_import import MAX_EXTERNAL_ID, ImportResult, records_import
+from retention.services.rights import processing_check
 
 MAX_SUBJECTS_PER_CALL = 500
-
-
-def api_token_create(*, organisation, name: str) -> str:
-    """A new token for the organisation's systems; only its hash is stored."""
-    token = "dsr_" + secrets.token_urlsafe(32)
-    OrganisationApiToken.objects.create(
-        organisation=organisation, name=name, token_hash=hashlib.sha256(token.encode()).hexdigest()
-    )
-    return token
 
 
 class OrganisationTokenAuthentication(BaseAuthentication):
@@ -72,15 +53,9 @@ class OrganisationTokenAuthentication(BaseAuthentication):
             return None
         if len(header) != 2:
             raise AuthenticationFailed("Malformed Authorization header.")
-        digest = hashlib.sha256(header[1]).hexdigest()
-        token = (
-            OrganisationApiToken.objects.select_related("organisation")
-            .filter(token_hash=digest, revoked_at__isnull=True)
-            .first()
-        )
+        token = api_token_authenticate(token=header[1])
         if token is None:
             raise AuthenticationFailed("Invalid or revoked token.")
-        OrganisationApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return (None, token)
 
     def authenticate_header(self, request):
@@ -210,87 +185,99 @@ def _answer(name: str, value) -> OpenApiExample:
     return OpenApiExample(name, value=value, response_only=True, status_codes=["200"])
 
 
-class SubjectUpsertView(StoreView):
-    @extend_schema(
-        operation_id="store_subjects_upsert",
-        request=PolymorphicProxySerializer(
-            "SubjectUpsert",
-            serializers=[SubjectDoc, SubjectDoc(many=True)],
-            resource_type_field_name=None,
-            many=False,
+UPSERT_SCHEMA = extend_schema(
+    operation_id="store_subjects_upsert",
+    request=PolymorphicProxySerializer(
+        "SubjectUpsert",
+        serializers=[SubjectDoc, SubjectDoc(many=True)],
+        resource_type_field_name=None,
+        many=False,
+    ),
+    examples=[
+        OpenApiExample(
+            "A customer known by e-mail and customer number",
+            value={
+                "external_id": "crm-1042",
+                "identifiers": {
+                    "email": ["anna.andersson@example.se"],
+                    "customer_number": ["K-1042"],
+                },
+            },
+            request_only=True,
         ),
-        examples=[
-            OpenApiExample(
-                "A customer known by e-mail and customer number",
-                value={
-                    "external_id": "crm-1042",
-                    "identifiers": {
-                        "email": ["anna.andersson@example.se"],
-                        "customer_number": ["K-1042"],
-                    },
-                },
-                request_only=True,
+        _answer(
+            "Stored",
+            {
+                "subjects_created": 1,
+                "subjects_updated": 0,
+                "records_created": 0,
+                "records_updated": 0,
+                "disclosures_created": 0,
+                "records_skipped_erased": 0,
+                "invalid": [],
+            },
+        ),
+    ],
+    responses={
+        200: OpenApiResponse(UPSERT_RESULT, description="Every subject was stored."),
+        207: OpenApiResponse(
+            UPSERT_RESULT, description="Some were stored; `invalid` lists the others."
+        ),
+        400: OpenApiResponse(
+            PolymorphicProxySerializer(
+                "SubjectUpsertRefused",
+                serializers=[UPSERT_RESULT, StoreErrorSerializer],
+                resource_type_field_name=None,
             ),
-            _answer(
-                "Stored",
-                {
-                    "subjects_created": 1,
-                    "subjects_updated": 0,
-                    "records_created": 0,
-                    "records_updated": 0,
-                    "disclosures_created": 0,
-                    "records_skipped_erased": 0,
-                    "invalid": [],
-                },
-            ),
-        ],
-        responses={
-            200: OpenApiResponse(UPSERT_RESULT, description="Every subject was stored."),
-            207: OpenApiResponse(
-                UPSERT_RESULT, description="Some were stored; `invalid` lists the others."
-            ),
-            400: OpenApiResponse(
-                PolymorphicProxySerializer(
-                    "SubjectUpsertRefused",
-                    serializers=[UPSERT_RESULT, StoreErrorSerializer],
-                    resource_type_field_name=None,
-                ),
-                description="Nothing was stored: every subject is invalid (the result "
-                "lists why), or the body is not one object or a list of 1 to 500.",
-            ),
-            401: ERRORS[401],
-            429: ERRORS[429],
-        },
-        summary="Upsert subjects with their identifiers, records and disclosures",
-    )
+            description="Nothing was stored: every subject is invalid (the result "
+            "lists why), or the body is not one object or a list of 1 to 500.",
+        ),
+        401: ERRORS[401],
+        429: ERRORS[429],
+    },
+    summary="Upsert subjects with their identifiers, records and disclosures",
+)
+
+
+def _import_lines(items: list, slug: str) -> list[tuple[int, str]]:
+    """The body's subjects as numbered `import_records` lines of the token's organisation."""
+    if not items or len(items) > MAX_SUBJECTS_PER_CALL:
+        raise ValidationError(f"Send between 1 and {MAX_SUBJECTS_PER_CALL} subjects.")
+    lines = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ValidationError({"invalid": [{"item": index, "reason": "not an object"}]})
+        if item.get("organisation", slug) != slug:
+            raise ValidationError(
+                {"invalid": [{"item": index, "reason": "organisation is not yours"}]}
+            )
+        lines.append((index, json.dumps({**item, "organisation": slug})))
+    return lines
+
+
+def _upsert_answer(result: ImportResult, sent: int) -> Response:
+    """200 when every subject was stored, 207 when some were, 400 when none was."""
+    body = {
+        "subjects_created": result.counts.subjects_created,
+        "subjects_updated": result.counts.subjects_updated,
+        "records_created": result.counts.records_created,
+        "records_updated": result.counts.records_updated,
+        "disclosures_created": result.counts.disclosures_created,
+        "records_skipped_erased": result.counts.records_skipped_erased,
+        "invalid": [{"item": n, "reason": reason} for n, reason in result.invalid],
+    }
+    code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST
+    if result.invalid and len(result.invalid) < sent:
+        code = status.HTTP_207_MULTI_STATUS
+    return Response(body, status=code)
+
+
+class SubjectUpsertView(StoreView):
+    @UPSERT_SCHEMA
     def post(self, request):
         items = request.data if isinstance(request.data, list) else [request.data]
-        if not items or len(items) > MAX_SUBJECTS_PER_CALL:
-            raise ValidationError(f"Send between 1 and {MAX_SUBJECTS_PER_CALL} subjects.")
-        slug = self.organisation(request).slug
-        lines = []
-        for index, item in enumerate(items, start=1):
-            if not isinstance(item, dict):
-                raise ValidationError({"invalid": [{"item": index, "reason": "not an object"}]})
-            if item.get("organisation", slug) != slug:
-                raise ValidationError(
-                    {"invalid": [{"item": index, "reason": "organisation is not yours"}]}
-                )
-            lines.append((index, json.dumps({**item, "organisation": slug})))
-        result = records_import(organisation_lines=lines)
-        body = {
-            "subjects_created": result.counts.subjects_created,
-            "subjects_updated": result.counts.subjects_updated,
-            "records_created": result.counts.records_created,
-            "records_updated": result.counts.records_updated,
-            "disclosures_created": result.counts.disclosures_created,
-            "records_skipped_erased": result.counts.records_skipped_erased,
-            "invalid": [{"item": n, "reason": reason} for n, reason in result.invalid],
-        }
-        code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST
-        if result.invalid and len(result.invalid) < len(items):
-            code = status.HTTP_207_MULTI_STATUS
-        return Response(body, status=code)
+        lines = _import_lines(items, self.organisation(request).slug)
+        return _upsert_answer(records_import(organisation_lines=lines), len(items))
 
 
 def _purpose(request, organisation) -> Purpose:
@@ -383,40 +370,16 @@ class MarketingAudienceView(StoreView):
     )
     def get(self, request):
         organisation = self.organisation(request)
-        purpose = _purpose(request, organisation)
-        if not purpose.direct_marketing:
-            raise ValidationError("Not a direct-marketing purpose.")
-        usable = Record.objects.filter(
-            subject=OuterRef("pk"), purpose=purpose, restricted_at__isnull=True
-        )
-        stopped = ProcessingStop.objects.filter(subject=OuterRef("pk"), purpose=purpose)
-        subjects = (
-            DataSubject.objects.filter(organisation=organisation)
-            .filter(Exists(usable))
-            .exclude(Exists(stopped))
-        )
+        try:
+            audience = marketing_audience(
+                organisation=organisation, purpose=_purpose(request, organisation)
+            )
+        except NotDirectMarketing as error:
+            raise ValidationError(str(error)) from error
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(subjects, request, view=self)
-        contacts: dict[int, list[tuple[str, str]]] = {}
-        for subject_id, kind, value in SubjectIdentifier.objects.filter(
-            subject__in=page, kind__in=["email", "phone"]
-        ).values_list("subject_id", "kind", "value"):
-            contacts.setdefault(subject_id, []).append((kind, value))
-        suppressed = set(
-            Suppression.objects.filter(organisation=organisation).values_list(
-                "value_hash", flat=True
-            )
-        )
-        results = []
-        for subject in page:
-            mine = contacts.get(subject.pk, [])
-            if any(h in suppressed for h in suppression_hashes(mine)):
-                continue
-            results.append(
-                {
-                    "subject": subject.external_id,
-                    "email": [v for k, v in mine if k == "email"],
-                    "phone": [v for k, v in mine if k == "phone"],
-                }
-            )
+        page = paginator.paginate_queryset(audience, request, view=self)
+        results = [
+            {"subject": member.external_id, "email": member.email, "phone": member.phone}
+            for member in page
+        ]
         return paginator.get_paginated_response(results)

@@ -27,6 +27,7 @@ from requests_app.choices import localized_name
 from requests_app.models import OPEN_STATUSES, RequestKind, RequestResolution, SubjectRequest
 from requests_app.permissions import QUEUE_STATUSES
 from retention.models import Organisation, RetentionRule
+from retention.selectors.expiry import expiring_per_day
 
 REQUESTS = SubjectRequest._meta.db_table
 RESOLUTIONS = RequestResolution._meta.db_table
@@ -179,34 +180,11 @@ def expiring_by_day(*, organisation: Organisation, days: int = 30) -> DailyByRul
     """Records whose expiry falls on each of the next `days` days (in the organisation's
     time zone; day one is today, whose records tonight's sweep reaches), per rule. Records
     already past their expiry and not yet swept count on day one."""
-    from retention.services.holds import HOLD_FILTER
-    from retention.services.sweeps import ART18_FILTER
-
     tz = organisation.time_zone
     today = timezone.now().astimezone(ZoneInfo(tz)).date()
     day_list = [today + dt.timedelta(days=n) for n in range(days)]
     until = dt.datetime.combine(today + dt.timedelta(days=days), dt.time.min, ZoneInfo(tz))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT greatest((r.expires_at AT TIME ZONE %(tz)s)::date, %(today)s), r.rule_id,
-                   count(*)
-              FROM retention_record r
-             WHERE r.organisation_id = %(org)s
-               AND r.expires_at IS NOT NULL AND r.expires_at < %(until)s
-               AND {HOLD_FILTER}
-               AND {ART18_FILTER}
-             GROUP BY 1, 2
-            """,  # noqa: S608  (constant fragments; values are parameters)
-            {
-                "tz": tz,
-                "today": today,
-                "org": organisation.pk,
-                "until": until,
-                "now": timezone.now(),
-            },
-        )
-        rows = cursor.fetchall()
+    rows = expiring_per_day(organisation=organisation, today=today, until=until)
     rules = {
         r.pk: r for r in RetentionRule.objects.filter(pk__in={rule_id for _d, rule_id, _n in rows})
     }

@@ -1,20 +1,18 @@
-"""Reads for fulfilment: an erasure plan summarised in SQL, and what a request's staff page shows.
+"""Reads for fulfilment: what a request's staff page and staff API show of carrying it out.
 
 An erasure plan lives as JSON on its `RecordStoreJob` and can list a great
-many records; everything here reads it with `jsonb_array_elements` in the
-database (grouped, counted or one page at a time), never whole into Python.
+many records; it is read through `retention.selectors.plans` (grouped,
+counted or one page at a time, in SQL), never whole into Python.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Q
 
 from requests_app.choices import localized_name
@@ -31,134 +29,11 @@ from requests_app.models import (
 from requests_app.selectors.matching import request_subject_ids_query
 from retention.field_labels import field_label
 from retention.models import DataCategory, Purpose, Record, RecordStoreJob, RetentionRule
+from retention.selectors.plans import plan_counts, plan_groups, plan_page
 
+# Plan items on a page of the staff page and the staff API.
 PLAN_PAGE_SIZE = 100
 TARGET_RECORDS_MAX = 500
-
-_ITEMS = """
-    SELECT n, (i->>'record')::bigint AS id, i->>'action' AS action, i->>'category' AS category,
-           i->>'purpose' AS purpose, i->>'rule' AS rule, i->>'reason' AS reason,
-           i->>'until' AS until, i->'fields' AS fields
-      FROM retention_recordstorejob j, jsonb_array_elements(j.plan) WITH ORDINALITY AS t(i, n)
-     WHERE j.id = %(job)s
-"""
-
-# The plan as approved: one row per (action, category, rule, reason, until, fields).
-PLAN_GROUPS_SQL = f"""
-WITH items AS ({_ITEMS})
-SELECT action, category, rule, reason, until, NULL::timestamptz, fields, count(*)
-  FROM items GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 5
-"""  # noqa: S608 - constant fragments; the job id is a parameter
-
-# The plan as carried out: a record the plan would delete or reduce that is still
-# there under a legal hold (placed after approval) was kept, and is reported so. A record
-# moved to someone else (or another category) after planning was left alone: it is not the
-# person's, so it is not reported to them.
-RESULT_GROUPS_SQL = f"""
-WITH all_items AS ({_ITEMS}),
-items AS (
-    SELECT * FROM all_items
-     WHERE NOT EXISTS (
-         SELECT 1 FROM retention_recordstorejob mj,
-                jsonb_array_elements_text(COALESCE(mj.params->'moved', '[]'::jsonb)) m(id)
-          WHERE mj.id = %(job)s AND m.id::bigint = all_items.id)
-),
-judged AS (
-    SELECT items.*, hold.ends_at AS hold_ends,
-           (r.id IS NOT NULL AND (items.action = 'delete'
-                                  OR (items.action = 'reduce' AND hold.id IS NOT NULL))) AS held
-      FROM items
-      LEFT JOIN retention_record r ON r.id = items.id
-      LEFT JOIN LATERAL (
-          SELECT h.id, h.ends_at FROM retention_legalhold h
-           WHERE h.organisation_id = r.organisation_id AND h.lifted_at IS NULL
-             AND (h.ends_at IS NULL OR h.ends_at > now())
-             AND (h.subject_id IS NULL OR h.subject_id = r.subject_id)
-             AND (h.category_id IS NULL OR h.category_id = r.category_id)
-           ORDER BY h.ends_at DESC NULLS FIRST LIMIT 1
-      ) hold ON r.id IS NOT NULL
-)
-SELECT CASE WHEN held THEN 'keep' ELSE action END,
-       category,
-       CASE WHEN held THEN NULL ELSE rule END,
-       CASE WHEN held THEN 'legal_hold' ELSE reason END,
-       CASE WHEN held THEN NULL ELSE until END,
-       CASE WHEN held THEN hold_ends END,
-       CASE WHEN held THEN NULL ELSE fields END,
-       count(*)
-  FROM judged GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 5
-"""  # noqa: S608
-
-PLAN_PAGE_SQL = f"""
-WITH items AS ({_ITEMS})
-SELECT id, action, category, purpose, rule, reason, until, fields
-  FROM items ORDER BY n OFFSET %(offset)s LIMIT %(limit)s
-"""  # noqa: S608
-
-
-def _groups(sql: str, job_id: int) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"job": job_id})
-        rows = cursor.fetchall()
-    groups = []
-    for action, category, rule, reason, until, hold_ends, fields, records in rows:
-        if isinstance(fields, str):  # Django hands jsonb out of a raw cursor as text
-            fields = json.loads(fields)
-        if hold_ends is not None:
-            until = hold_ends.isoformat()
-        groups.append(
-            {
-                "action": action,
-                "category": category,
-                "rule": rule,
-                "reason": reason,
-                "until": until,
-                "fields": sorted(fields) if isinstance(fields, list) else [],
-                "records": records,
-            }
-        )
-    return groups
-
-
-def plan_groups(*, job_id: int) -> list[dict]:
-    """The erasure plan grouped (one query): what would be deleted, reduced, kept, and why."""
-    return _groups(PLAN_GROUPS_SQL, job_id)
-
-
-def erasure_result_groups(*, job_id: int) -> list[dict]:
-    """What the finished erasure did, grouped (one query), holds placed meanwhile included."""
-    return _groups(RESULT_GROUPS_SQL, job_id)
-
-
-def plan_counts(*, job_id: int) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i->>'action', count(*) FROM retention_recordstorejob j, "
-            "jsonb_array_elements(j.plan) i WHERE j.id = %s GROUP BY 1",
-            [job_id],
-        )
-        counts = dict(cursor.fetchall())
-    return {
-        "delete": counts.get("delete", 0),
-        "reduce": counts.get("reduce", 0),
-        "keep": counts.get("keep", 0),
-        "total": sum(counts.values()),
-    }
-
-
-def plan_page(*, job_id: int, page: int, size: int | None = None) -> list[dict]:
-    """One page of the plan's per-record items, in plan order."""
-    size = size or PLAN_PAGE_SIZE
-    with connection.cursor() as cursor:
-        cursor.execute(
-            PLAN_PAGE_SQL, {"job": job_id, "offset": (max(page, 1) - 1) * size, "limit": size}
-        )
-        columns = ["record", "action", "category", "purpose", "rule", "reason", "until", "fields"]
-        items = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    for item in items:
-        if isinstance(item["fields"], str):
-            item["fields"] = json.loads(item["fields"])
-    return items
 
 
 # --- Names and dates in the reader's language ---------------------------------------------
@@ -228,7 +103,8 @@ def fulfilment_view(*, request: SubjectRequest, page: int = 1) -> FulfilmentView
         view.page = min(max(page, 1), view.pages)
         view.groups = [_named(group, names, tz) for group in plan_groups(job_id=fulfilment.job_id)]
         view.items = [
-            _named(item, names, tz) for item in plan_page(job_id=fulfilment.job_id, page=view.page)
+            _named(item, names, tz)
+            for item in plan_page(job_id=fulfilment.job_id, page=view.page, size=PLAN_PAGE_SIZE)
         ]
         view.policy_errors = sum(g["records"] for g in view.groups if g["reason"] == "policy_error")
     details = request.details or {}

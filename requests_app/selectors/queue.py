@@ -40,6 +40,7 @@ from retention.models import (
     RetentionRule,
     SweepRun,
 )
+from retention.selectors.expiry import expiring_per_rule
 from retention.services.policies import request_retention_period
 
 # The queue's sortable columns (a whitelist: nothing else reaches ORDER BY). Each ends
@@ -429,38 +430,17 @@ def expiry_forecast(*, organisation: Organisation, examples: int = 3) -> list[Ex
     (the sweep skips them). Examples are record ids with their category:
     nothing else of the record.
     """
-    from retention.services.holds import HOLD_FILTER
-    from retention.services.sweeps import ART18_FILTER
-
     tz = ZoneInfo(organisation.time_zone)
     now = timezone.now()
     tonight = dt.datetime.combine(now.astimezone(tz).date() + dt.timedelta(days=1), dt.time.min, tz)
-    week, month = now + dt.timedelta(days=7), now + dt.timedelta(days=30)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT r.rule_id,
-                   count(*) FILTER (WHERE r.expires_at < %(tonight)s),
-                   count(*) FILTER (WHERE r.expires_at <= %(week)s),
-                   count(*),
-                   (array_agg(r.id || ':' || r.category_id ORDER BY r.expires_at, r.id))[1:%(n)s]
-              FROM retention_record r
-             WHERE r.organisation_id = %(org)s
-               AND r.expires_at IS NOT NULL AND r.expires_at <= %(month)s
-               AND {HOLD_FILTER}
-               AND {ART18_FILTER}
-             GROUP BY r.rule_id
-            """,  # noqa: S608  (constant fragments; values are parameters)
-            {
-                "org": organisation.pk,
-                "tonight": tonight,
-                "week": week,
-                "month": month,
-                "now": now,
-                "n": examples,
-            },
-        )
-        rows = cursor.fetchall()
+    rows = expiring_per_rule(
+        organisation=organisation,
+        tonight=tonight,
+        week=now + dt.timedelta(days=7),
+        month=now + dt.timedelta(days=30),
+        examples=examples,
+        now=now,
+    )
     rules = {r.pk: r for r in RetentionRule.objects.filter(organisation=organisation)}
     categories = {
         c.pk: localized_name(c)

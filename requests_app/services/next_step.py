@@ -27,10 +27,11 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.selectors import queue as sel
-from requests_app.selectors.fulfilment import Names, last_day, plan_counts, plan_groups
+from requests_app.selectors.fulfilment import Names, last_day
 from requests_app.selectors.matching import request_matches_unproven
 from requests_app.services.actions import Facts, request_actions_allowed
 from retention.models import RecordStoreJob
+from retention.selectors.plans import plan_counts, plan_groups
 
 S = RequestStatus
 K = RequestKind

@@ -51,11 +51,10 @@ from retention.models import (
     RecordStoreJob,
     SubjectIdentifier,
 )
+from retention.selectors.plans import DELETE, KEEP, REDUCE, action_counts
 from retention.services.expiry import expiry_sql, records_refresh
 from retention.services.holds import held_sql
 from retention.services.jobs import JobLeaseLost, job_approve, job_finish, job_progress
-
-DELETE, REDUCE, KEEP = "delete", "reduce", "keep"
 
 # The identifiers a tombstone remembers, as the importer normalises them.
 TOMBSTONE_KINDS = ("external_id", "email", "personnummer", "customer_number")
@@ -301,16 +300,9 @@ def erasure_job_create(
             organisation=organisation,
             object_type="job",
             object_id=job.pk,
-            data={"reference": reference, **plan_counts(job.plan)},
+            data={"reference": reference, **action_counts(job.plan)},
         )
     return job
-
-
-def plan_counts(plan: list[dict]) -> dict:
-    counts = {DELETE: 0, REDUCE: 0, KEEP: 0}
-    for item in plan:
-        counts[item["action"]] += 1
-    return counts
 
 
 # One statement per batch: deletes, reductions and restrictions together. Each record is
@@ -437,7 +429,7 @@ def _plan_extend(job: RecordStoreJob, worker: str, late: list[dict]) -> RecordSt
         organisation=job.organisation,
         object_type="job",
         object_id=job.pk,
-        data={"reference": job.reference, "late": len(late), **plan_counts(late)},
+        data={"reference": job.reference, "late": len(late), **action_counts(late)},
     )
     locked.organisation = job.organisation
     return locked

@@ -48,8 +48,8 @@ from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
 from requests_app.staff.views import detail as staff_views
 from requests_app.staff.views import fulfilment as fulfilment_views
-from retention.api import api_token_create
 from retention.models import LegalHold, StaffMembership
+from retention.services.api_tokens import api_token_create
 from retention.services.holds import hold_place
 from tests.requests_app.conftest import (  # noqa: F401  (autouse)
     clean_redis,

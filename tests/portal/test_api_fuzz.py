@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 from requests_app.models import StatusToken
 from requests_app.services.staff_auth import api_token_issue
 from requests_app.services.tokens import status_token_issue
-from retention.api import api_token_create
+from retention.services.api_tokens import api_token_create
 from tests.requests_app.conftest import (  # noqa: F401  (autouse)
     clean_redis,
     fast_password_hashing,

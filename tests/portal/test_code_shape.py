@@ -25,7 +25,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "requests_app/selectors/fulfilment.py::fulfilment_state",
     "requests_app/services/outbox.py::outbox_redeliver",
     "requests_app/services/staff_digest.py::deadline_digest_send",
-    "retention/api.py::post",
     "portal/stack.py::run",
 }
 

@@ -26,9 +26,9 @@ from requests_app.models import (
 from requests_app.services import fulfilment as ff
 from requests_app.services import staff as svc
 from requests_app.services.verification import verification_check
-from retention.api import api_token_create
 from retention.demo import demo_seed
 from retention.models import DataSubject, Record, Suppression
+from retention.services.api_tokens import api_token_create
 from retention.services.rights import is_suppressed, processing_check
 from tests.requests_app.conftest import last_code
 from tests.requests_app.helpers import (

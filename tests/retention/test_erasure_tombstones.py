@@ -12,7 +12,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from retention.api import api_token_create
 from retention.models import (
     AuditEntry,
     DataSubject,
@@ -21,6 +20,7 @@ from retention.models import (
     Record,
     SubjectIdentifier,
 )
+from retention.services.api_tokens import api_token_create
 from retention.services.erasure import erasure_execute, erasure_job_create
 from retention.services.jobs import job_approve, job_claim
 from tests.retention.test_import_records import run_import, subject_line

@@ -3,8 +3,10 @@
 import pytest
 from rest_framework.test import APIClient
 
-from retention.api import AudiencePagination, api_token_create
+from retention.api import AudiencePagination
 from retention.models import DataSubject
+from retention.services import audience
+from retention.services.api_tokens import api_token_create
 from retention.services.rights import marketing_objection
 
 COLLECTED = "2026-03-01T10:00:00+01:00"
@@ -126,3 +128,52 @@ def test_the_marketing_audience_pages_with_a_cursor_in_the_shared_envelope(
     assert len(second["results"]) == 1 and second["next"] is None
     subjects = {row["subject"] for row in first["results"] + second["results"]}
     assert subjects == {"crm-0", "crm-1", "crm-2"}
+
+
+def test_every_audience_page_is_full_however_many_suppressed_subjects_it_passes(
+    store, organisations, monkeypatch
+):
+    """Issue 15: the suppression list was applied after paginating, so a page could come out
+    short or empty although more subjects followed. Suppressed subjects are interleaved
+    here, in runs longer than a page and than a chunk read at a time."""
+    monkeypatch.setattr(AudiencePagination, "page_size", 3)
+    monkeypatch.setattr(audience, "MIN_CHUNK", 2)
+    org = organisations["framsteget"]
+    allowed = {0, 4, 5, 11, 12, 13, 19, 20}
+    bodies = [subject_body(org, f"crm-{n:02}", f"p{n}@example.se") for n in range(22)]
+    assert store.post("/api/v1/store/subjects", bodies, format="json").status_code == 200
+    for n in set(range(22)) - allowed:
+        marketing_objection(organisation=org, subject_ids=[], email=f"P{n}@example.se")
+    purpose = org.purposes.filter(direct_marketing=True).first().key
+
+    pages = [store.get(f"/api/v1/store/marketing-audience?purpose={purpose}").json()]
+    while pages[-1]["next"]:
+        pages.append(store.get(pages[-1]["next"]).json())
+
+    seen = [row["subject"] for page in pages for row in page["results"]]
+    assert seen == [f"crm-{n:02}" for n in sorted(allowed)]  # none skipped, none repeated
+    assert [len(page["results"]) for page in pages] == [3, 3, 2]
+    emails = {e for page in pages for row in page["results"] for e in row["email"]}
+    assert emails == {f"p{n}@example.se" for n in allowed}
+    # Back from the last page: the same pages, in the same order.
+    back = store.get(pages[-1]["previous"]).json()
+    assert back["results"] == pages[1]["results"]
+    assert store.get(back["previous"]).json()["results"] == pages[0]["results"]
+
+
+def test_another_organisations_token_never_sees_this_audience(store, organisations):
+    framsteget, expektra = organisations["framsteget"], organisations["expektra"]
+    store.post(
+        "/api/v1/store/subjects", subject_body(framsteget, "crm-1", "ada@example.se"), format="json"
+    )
+    purpose = framsteget.purposes.get(direct_marketing=True, key="direct_marketing")
+    assert expektra.purposes.filter(key=purpose.key, direct_marketing=True).exists()
+    stranger = APIClient()
+    token = api_token_create(organisation=expektra, name="CRM")
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    response = stranger.get(f"/api/v1/store/marketing-audience?purpose={purpose.key}")
+
+    assert response.status_code == 200 and response.json()["results"] == []
+    own = store.get(f"/api/v1/store/marketing-audience?purpose={purpose.key}").json()
+    assert [row["subject"] for row in own["results"]] == ["crm-1"]

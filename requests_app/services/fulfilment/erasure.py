@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -29,15 +28,21 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.permissions import Action, permission_require
-from requests_app.selectors.fulfilment import erasure_result_groups
 from requests_app.selectors.matching import request_subject_ids
 from requests_app.services.fulfilment.common import audit, request_locked, state_require
 from requests_app.services.fulfilment.notices import affected_disclosures, recipients_notify
 from requests_app.services.fulfilment.reply import fulfilment_finish
 from requests_app.services.outbox import outbox_enqueue
 from requests_app.services.workflow import InvalidTransition, StaffActionError, status_set
-from retention.models import Disclosure, Record, RecordStoreJob
-from retention.services.erasure import erasure_job_approve, erasure_job_create, plan_counts
+from retention.models import Disclosure, RecordStoreJob
+from retention.selectors.plans import (
+    DELETE,
+    REDUCE,
+    action_counts,
+    erasure_result_groups,
+    plan_records,
+)
+from retention.services.erasure import erasure_job_approve, erasure_job_create
 from retention.services.jobs import job_retry
 
 S = RequestStatus
@@ -59,14 +64,7 @@ def erasure_start(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datet
     )
     fulfilment.job = job
     # Art. 19: the disclosures of what the plan deletes or reduces, found before it runs.
-    planned = Record.objects.filter(
-        pk__in=RawSQL(
-            "SELECT (i->>'record')::bigint FROM retention_recordstorejob j, "
-            "jsonb_array_elements(j.plan) i "
-            "WHERE j.id = %s AND i->>'action' IN ('delete', 'reduce')",
-            [job.pk],
-        )
-    )
+    planned = plan_records(job_id=job.pk, actions=(DELETE, REDUCE))
     fulfilment.outcome["erasure"] = {
         "categories": categories,
         "subjects": len(subject_ids),
@@ -74,7 +72,7 @@ def erasure_start(request: SubjectRequest, fulfilment: Fulfilment, now: dt.datet
             request, subject_ids, planned, loose_categories=categories
         ),
     }
-    audit(request, "requests.erasure.planned", {"job_id": job.pk, **plan_counts(job.plan)})
+    audit(request, "requests.erasure.planned", {"job_id": job.pk, **action_counts(job.plan)})
 
 
 def erasure_plan_approve(*, request: SubjectRequest, actor) -> RecordStoreJob:

@@ -5,8 +5,8 @@ With -v 0 only the token is printed, for scripts: `TOKEN=$(manage.py create_api_
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retention.api import api_token_create
 from retention.models import Organisation
+from retention.services.api_tokens import api_token_create
 
 
 class Command(BaseCommand):
