@@ -292,7 +292,10 @@ class RetryForm(forms.Form):
 
 
 class CorrectionDecisionForm(forms.Form):
-    """Accept one proposed correction into a record's field, or reject it with a reason."""
+    """Accept one proposed correction into a record's field, or reject it with a reason.
+
+    That an acceptance names its target and a rejection its reason is the service's rule
+    (`fulfilment.correction_decide`), checked there once for the page and the API."""
 
     index = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     decision = forms.ChoiceField(
@@ -314,14 +317,6 @@ class CorrectionDecisionForm(forms.Form):
     def __init__(self, *args, targets=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["target"].choices = [("", "–"), *targets]
-
-    def clean(self):
-        data = super().clean()
-        if data.get("decision") == "accept" and not data.get("target"):
-            self.add_error("target", _("Choose the record and field the correction goes into."))
-        if data.get("decision") == "reject" and not (data.get("reason") or "").strip():
-            self.add_error("reason", _("Tell the person why the correction is rejected."))
-        return data
 
 
 class ObjectionDecisionForm(forms.Form):

@@ -10,11 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from requests_app.api.errors import ApiError
 from requests_app.api.staff.serializers import (
     AskInput,
     AssignInput,
@@ -30,100 +27,35 @@ from requests_app.api.staff.serializers import (
     RefuseInput,
     RestrictionLiftInput,
 )
-from requests_app.models import (
-    DataPackage,
-    SubjectRequest,
-)
 from requests_app.permissions import (
     Action,
 )
-from requests_app.services import fulfilment as ff
-from requests_app.services import packages
-from requests_app.services import staff as svc
-from requests_app.services.actions import action_permission
+from requests_app.services.actions import action_permission, action_run
 
 
-def _assignee(username: str):
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ApiError(
-            status_code=400,
-            code="invalid",
-            message=_("Unknown user."),
-            fields={"assignee": [str(_("Unknown user."))]},
-        )
-    return user
+def _run(rule: str) -> Callable:
+    """The registry's service call for `rule`, with the validated body as its data."""
+    return lambda r, user, data: action_run(rule, request=r, actor=user, data=data)
+
+
+def _entry(rule: str, body: type[serializers.Serializer], fields: frozenset[str] = frozenset()):
+    """(permission, body, run, fields) of an action that runs registry action `rule`;
+    `fields`: the service's error codes that name a field of the body (400 with that field)."""
+    return (action_permission(rule), body, _run(rule), fields)
 
 
 API_ACTIONS = {
-    "assign": (
-        action_permission("assign"),
-        AssignInput,
-        lambda r, u, d: svc.request_assign(request=r, actor=u, assignee=_assignee(d["assignee"])),
-    ),
-    "unassign": (
-        action_permission("unassign"),
-        EmptyInput,
-        lambda r, u, d: svc.request_unassign(request=r, actor=u),
-    ),
-    "notes": (
-        action_permission("note"),
-        NoteInput,
-        lambda r, u, d: svc.request_note_add(request=r, actor=u, body=d["body"]),
-    ),
-    "ask": (
-        action_permission("ask"),
-        AskInput,
-        lambda r, u, d: svc.request_information_ask(request=r, actor=u, question=d["question"]),
-    ),
-    "identity": (
-        action_permission("identity"),
-        IdentityInput,
-        lambda r, u, d: svc.request_identity_confirm(
-            request=r, actor=u, method=d["method"], note=d["note"], match_id=d["match"]
-        ),
-        frozenset({"match", "method", "note"}),
-    ),
-    "extend": (
-        action_permission("extend"),
-        ExtendInput,
-        lambda r, u, d: svc.request_deadline_extend(
-            request=r, actor=u, months=d["months"], reason=d["reason"]
-        ),
-    ),
-    "refuse": (
-        action_permission("refuse"),
-        RefuseInput,
-        lambda r, u, d: svc.request_refuse(
-            request=r, actor=u, reasons=d["reasons"], text=d["text"]
-        ),
-    ),
-    "approve": (
-        action_permission("approve"),
-        CodeInput,
-        lambda r, u, d: svc.request_approve(request=r, actor=u),
-    ),
-    "complete": (
-        action_permission("complete"),
-        CompleteInput,
-        lambda r, u, d: svc.request_complete(request=r, actor=u, reply=d["reply"]),
-    ),
-    "cancel": (
-        action_permission("cancel"),
-        CancelInput,
-        lambda r, u, d: svc.request_cancel(request=r, actor=u, note=d["note"]),
-    ),
+    "assign": _entry("assign", AssignInput),
+    "unassign": _entry("unassign", EmptyInput),
+    "notes": _entry("note", NoteInput),
+    "ask": _entry("ask", AskInput),
+    "identity": _entry("identity", IdentityInput, frozenset({"match", "method", "note"})),
+    "extend": _entry("extend", ExtendInput),
+    "refuse": _entry("refuse", RefuseInput),
+    "approve": _entry("approve", CodeInput),
+    "complete": _entry("complete", CompleteInput),
+    "cancel": _entry("cancel", CancelInput),
 }
-
-
-def _package_release(r: SubjectRequest, user, data: dict) -> None:
-    package = DataPackage.objects.filter(request=r).first()
-    if package is None:  # not approved yet, or the worker has not started the build
-        raise svc.StaffActionError(
-            _("Only a package that is built and not yet released can be released."),
-            code="package_not_ready",
-        )
-    packages.package_release(package=package, actor=user)
 
 
 @dataclass(frozen=True)
@@ -131,21 +63,27 @@ class FulfilmentAction:
     """A fulfilment action of the staff pages (`views.staff_fulfilment`, package release)."""
 
     name: str  # in the operation id and the URL name
-    action: Action
+    rule: str  # the action of the registry (`services.actions.RULES`)
     input: type[serializers.Serializer]
-    run: Callable
     summary: str
     description: str
     # The service's error codes that name a field of the body: 400 with that field.
     fields: frozenset[str] = frozenset()
 
+    @property
+    def action(self) -> Action:
+        return action_permission(self.rule)
+
+    @property
+    def run(self) -> Callable:
+        return _run(self.rule)
+
 
 FULFILMENT_ACTIONS = {
     "plan/approve": FulfilmentAction(
         "plan_approve",
-        action_permission("approve_plan"),
+        "approve_plan",
         CodeInput,
-        lambda r, u, d: ff.erasure_plan_approve(request=r, actor=u),
         "Approve the erasure plan",
         "Approves the erasure plan of an approved erasure request (`fulfilment.erasure_plan`, "
         "state `planned`); a worker then carries it out and completes the request. "
@@ -153,17 +91,8 @@ FULFILMENT_ACTIONS = {
     ),
     "corrections/decide": FulfilmentAction(
         "correction_decide",
-        action_permission("correction"),
+        "correction",
         CorrectionDecideInput,
-        lambda r, u, d: ff.correction_decide(
-            request=r,
-            actor=u,
-            index=d["index"],
-            accepted=d["decision"] == "accept",
-            target=d["target"],
-            value=d["value"],
-            reason=d["reason"],
-        ),
         "Decide on a proposed correction",
         "Accepts one proposed correction of a rectification request into a record's field "
         "(`target`, one of `fulfilment.correction_targets`) or rejects it with a reason. "
@@ -173,15 +102,8 @@ FULFILMENT_ACTIONS = {
     ),
     "objections/decide": FulfilmentAction(
         "objection_decide",
-        action_permission("objection"),
+        "objection",
         ObjectionDecideInput,
-        lambda r, u, d: ff.objection_decide(
-            request=r,
-            actor=u,
-            purpose_key=d["purpose"],
-            compelling=d["compelling"],
-            reason=d["reason"],
-        ),
         "Decide on an objection to a purpose",
         "Records whether compelling legitimate grounds override the objection to one purpose "
         "(Art. 21(1)); without a decision, approval stops the purpose. Handler.",
@@ -189,9 +111,8 @@ FULFILMENT_ACTIONS = {
     ),
     "restriction/lift": FulfilmentAction(
         "restriction_lift",
-        action_permission("lift_restriction"),
+        "lift_restriction",
         RestrictionLiftInput,
-        lambda r, u, d: ff.restriction_lift_request(request=r, actor=u, reason=d["reason"]),
         "Lift the restriction",
         "Lifts the restriction of a completed restriction request: the person is e-mailed "
         "first (Art. 18(3)), and the restriction is lifted right after "
@@ -200,9 +121,8 @@ FULFILMENT_ACTIONS = {
     ),
     "retry": FulfilmentAction(
         "retry",
-        action_permission("retry"),
+        "retry",
         EmptyInput,
-        lambda r, u, d: ff.fulfilment_retry(request=r, actor=u),
         "Try again what the workers gave up on",
         "Hands a failed erasure job or package build (`fulfilment.failure`) to the workers "
         "again, once its cause is fixed: the erasure resumes after the last batch carried "
@@ -212,9 +132,8 @@ FULFILMENT_ACTIONS = {
     ),
     "package/release": FulfilmentAction(
         "package_release",
-        action_permission("release_package"),
+        "release_package",
         CodeInput,
-        _package_release,
         "Release the package",
         "Makes the built access or portability package (`package`, state `ready`) available "
         "to the person: completes the request and e-mails them. Irreversible. Approver.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -357,6 +358,13 @@ class RequestDetailSerializer(QueueItemSerializer):
 class AssignInput(serializers.Serializer):
     assignee = serializers.CharField(help_text="User name of a handler of the organisation.")
 
+    def validate_assignee(self, value: str):
+        """The user of that name (whether they may handle the request is the service's)."""
+        user = get_user_model().objects.filter(username=value).first()
+        if user is None:
+            raise serializers.ValidationError(_("Unknown user."))
+        return user
+
 
 class NoteInput(serializers.Serializer):
     body = serializers.CharField(max_length=5000)
@@ -436,17 +444,6 @@ class CorrectionDecideInput(serializers.Serializer):
         help_text="reject: why (the person is told).",
     )
 
-    def validate(self, attrs):
-        if attrs["decision"] == "accept" and not attrs["target"].strip():
-            raise serializers.ValidationError(
-                {"target": [_("Choose the record and field the correction goes into.")]}
-            )
-        if attrs["decision"] == "reject" and not attrs["reason"].strip():
-            raise serializers.ValidationError(
-                {"reason": [_("Tell the person why the correction is rejected.")]}
-            )
-        return attrs
-
 
 class ObjectionDecideInput(serializers.Serializer):
     purpose = serializers.CharField(
@@ -463,13 +460,6 @@ class ObjectionDecideInput(serializers.Serializer):
         default="",
         help_text="The compelling grounds (the person is told them); required when `compelling`.",
     )
-
-    def validate(self, attrs):
-        if attrs["compelling"] and not attrs["reason"].strip():
-            raise serializers.ValidationError(
-                {"reason": [_("State the compelling legitimate grounds; the person is told them.")]}
-            )
-        return attrs
 
 
 class RestrictionLiftInput(CodeInput):

@@ -23,7 +23,7 @@ urlpatterns = [
     *[
         path(
             f"requests/<str:reference>/{name}",
-            action_view(name, *spec[:3], fields=spec[3] if len(spec) > 3 else frozenset()),
+            action_view(name, *spec[:3], fields=spec[3]),
             name=name,
         )
         for name, spec in API_ACTIONS.items()

@@ -39,6 +39,7 @@ from requests_app.services.actions import (
     DANGER,
     Facts,
     action_permission,
+    action_run,
     request_actions_allowed,
 )
 from requests_app.services.fulfilment import COMPLETED_BY_FULFILMENT
@@ -61,8 +62,7 @@ class ActionSpec:
     form: type
     title: Any  # the heading of its form
     button: Any
-    run: Any
-    done: Any
+    done: Any  # the message when it succeeded (the service call is `services.actions`)
 
 
 ACTIONS: dict[str, ActionSpec] = {
@@ -70,76 +70,60 @@ ACTIONS: dict[str, ActionSpec] = {
         f.ApproveForm,
         gettext_lazy("Approve fulfilment"),
         gettext_lazy("Approve"),
-        lambda r, u, d: svc.request_approve(request=r, actor=u),
         gettext_lazy("The request is approved and its fulfilment is queued."),
     ),
     "complete": ActionSpec(
         f.CompleteForm,
         gettext_lazy("Complete with a reply"),
         gettext_lazy("Complete and send the reply"),
-        lambda r, u, d: svc.request_complete(request=r, actor=u, reply=d["reply"]),
         gettext_lazy("The request is completed and the reply is sent."),
     ),
     "identity": ActionSpec(
         f.IdentityForm,
         gettext_lazy("Identity confirmed by another means"),
         gettext_lazy("Record the identity check"),
-        lambda r, u, d: svc.request_identity_confirm(
-            request=r, actor=u, method=d["method"], note=d["note"], match_id=d["match"]
-        ),
         gettext_lazy("The identity check is recorded: the request may act on that subject."),
     ),
     "assign": ActionSpec(
         f.AssignForm,
         gettext_lazy("Assign"),
         gettext_lazy("Assign"),
-        lambda r, u, d: svc.request_assign(request=r, actor=u, assignee=d["assignee"]),
         gettext_lazy("The request is assigned."),
     ),
     "unassign": ActionSpec(
         f.ApproveForm,
         gettext_lazy("Unassign"),
         gettext_lazy("Unassign"),
-        lambda r, u, d: svc.request_unassign(request=r, actor=u),
         gettext_lazy("The request is unassigned."),
     ),
     "ask": ActionSpec(
         f.AskInfoForm,
         gettext_lazy("Ask the person for information (pauses the clock)"),
         gettext_lazy("Send the question"),
-        lambda r, u, d: svc.request_information_ask(request=r, actor=u, question=d["question"]),
         gettext_lazy("The question is sent and the clock is paused until the person answers."),
     ),
     "extend": ActionSpec(
         f.ExtendForm,
         gettext_lazy("Extend the time limit (Art. 12(3))"),
         gettext_lazy("Extend"),
-        lambda r, u, d: svc.request_deadline_extend(
-            request=r, actor=u, months=d["months"], reason=d["reason"]
-        ),
         gettext_lazy("The time limit is extended and the person is told why."),
     ),
     "note": ActionSpec(
         f.NoteForm,
         gettext_lazy("Add an internal note"),
         gettext_lazy("Save the note"),
-        lambda r, u, d: svc.request_note_add(request=r, actor=u, body=d["body"]),
         gettext_lazy("The note is saved."),
     ),
     "refuse": ActionSpec(
         f.RefuseForm,
         gettext_lazy("Refuse"),
         gettext_lazy("Refuse the request"),
-        lambda r, u, d: svc.request_refuse(
-            request=r, actor=u, reasons=d["reasons"], text=d["text"]
-        ),
         gettext_lazy("The request is refused and the person is told why and how to complain."),
     ),
     "cancel": ActionSpec(
         f.CancelForm,
         gettext_lazy("Cancel at the person's wish"),
         gettext_lazy("Cancel the request"),
-        lambda r, u, d: svc.request_cancel(request=r, actor=u, note=d["note"]),
         gettext_lazy("The request is cancelled."),
     ),
 }
@@ -276,7 +260,9 @@ def request_action(http_request, reference: str, name: str):
     status = 400
     if form.is_valid():
         try:
-            spec.run(subject_request, http_request.user, form.cleaned_data)
+            action_run(
+                name, request=subject_request, actor=http_request.user, data=form.cleaned_data
+            )
         except svc.StaffActionError as exc:
             action_refused(http_request, exc, form=form)
             status = 409

@@ -29,8 +29,7 @@ from requests_app.selectors.fulfilment import (
     fulfilment_failure,
     fulfilment_view,
 )
-from requests_app.services import fulfilment as svc
-from requests_app.services.actions import action_permission
+from requests_app.services.actions import action_permission, action_run
 from requests_app.services.workflow import StaffActionError
 from requests_app.staff import forms as f
 from requests_app.staff.session import (
@@ -43,59 +42,34 @@ from requests_app.staff.session import (
 
 @dataclass
 class Spec:
-    """A fulfilment action's form; who may take it, and when, is `services.actions`."""
+    """A fulfilment action's form and message; who may take it, when, and the service call
+    are `services.actions`."""
 
     form: Any
-    run: Any
     done: Any
-
-
-def _correction(r, user, data):
-    return svc.correction_decide(
-        request=r,
-        actor=user,
-        index=data["index"],
-        accepted=data["decision"] == "accept",
-        target=data["target"],
-        value=data["value"],
-        reason=data["reason"],
-    )
 
 
 ACTIONS: dict[str, Spec] = {
     "approve_plan": Spec(
         lambda data, r: f.PlanApproveForm(data),
-        lambda r, user, data: svc.erasure_plan_approve(request=r, actor=user),
         gettext_lazy("The erasure plan is approved; a worker carries it out now."),
     ),
     "correction": Spec(
         lambda data, r: f.CorrectionDecisionForm(data, targets=correction_targets(request=r)),
-        _correction,
         gettext_lazy("The decision on the correction is saved."),
     ),
     "objection": Spec(
         lambda data, r: f.ObjectionDecisionForm(data),
-        lambda r, user, data: svc.objection_decide(
-            request=r,
-            actor=user,
-            purpose_key=data["purpose"],
-            compelling=data["compelling"],
-            reason=data["reason"],
-        ),
         gettext_lazy("The decision on the objection is saved."),
     ),
     "retry": Spec(
         lambda data, r: f.RetryForm(data),
-        lambda r, user, data: svc.fulfilment_retry(request=r, actor=user),
         gettext_lazy(
             "The work is handed to the workers again; the request completes itself when it is done."
         ),
     ),
     "lift_restriction": Spec(
         lambda data, r: f.RestrictionLiftForm(data),
-        lambda r, user, data: svc.restriction_lift_request(
-            request=r, actor=user, reason=data["reason"]
-        ),
         gettext_lazy("The person is being told; the restriction is lifted right after."),
     ),
 }
@@ -118,7 +92,7 @@ def action(http_request, reference: str, name: str):
         messages.error(http_request, " ".join(errors))
         return redirect(url + "#fulfilment")
     try:
-        spec.run(subject_request, http_request.user, form.cleaned_data)
+        action_run(name, request=subject_request, actor=http_request.user, data=form.cleaned_data)
     except StaffActionError as exc:
         action_refused(http_request, exc)
     else:

@@ -18,6 +18,7 @@ from requests_app.permissions import (
 )
 from requests_app.services import packages
 from requests_app.services import staff as svc
+from requests_app.services.actions import action_run
 from requests_app.staff.session import (
     reauth_redirect,
     recently_authenticated,
@@ -87,12 +88,12 @@ def package_preview(http_request, reference: str):
 @require_POST
 def package_release(http_request, reference: str):
     """Release the package to the person: completes the request and e-mails them."""
-    subject_request, package = _package(http_request, reference, Action.RELEASE_PACKAGE)
+    subject_request, _package_row = _package(http_request, reference, Action.RELEASE_PACKAGE)
     detail_url = reverse("staff:detail", kwargs={"reference": subject_request.reference})
     if not recently_authenticated(http_request):
         return reauth_redirect(http_request, detail_url)
     try:
-        packages.package_release(package=package, actor=http_request.user)
+        action_run("release_package", request=subject_request, actor=http_request.user, data={})
     except svc.StaffActionError as exc:
         action_refused(http_request, exc)
     else:
