@@ -25,7 +25,7 @@ from django.utils.translation import ngettext, pgettext_lazy
 
 from requests_app import choices
 from requests_app.models import RequestKind, SubjectRequest
-from requests_app.selectors.fulfilment import Names
+from requests_app.names import Names
 from retention.field_labels import field_label
 
 __all__ = [

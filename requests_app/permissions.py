@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from requests_app.models import RequestStatus, RequestSubjectMatch, SubjectRequest
-from requests_app.services.requests import reference_normalise
+from requests_app.references import reference_normalise
 from retention.models import Organisation, StaffMembership
 
 Role = StaffMembership.Role

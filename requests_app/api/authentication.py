@@ -20,7 +20,7 @@ from rest_framework.permissions import BasePermission
 
 from requests_app.api.errors import ApiError
 from requests_app.models import StatusToken
-from requests_app.services.requests import reference_normalise
+from requests_app.references import reference_normalise
 from requests_app.services.tokens import status_token_lookup
 
 

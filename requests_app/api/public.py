@@ -30,13 +30,14 @@ from requests_app.http import package_response
 from requests_app.models import DataPackage, Language, StatusToken, SubjectRequest
 from requests_app.public.forms import FORMS, RectificationForm
 from requests_app.ratelimit import client_ip, rate_limit_check
+from requests_app.references import reference_normalise
 from requests_app.services.packages import (
     PackageUnavailable,
     download_proof_fresh,
     package_available,
     package_download,
 )
-from requests_app.services.requests import reference_normalise, request_submit
+from requests_app.services.requests import request_submit
 from requests_app.services.tokens import status_token_issue
 from requests_app.services.verification import (
     CodeResult,

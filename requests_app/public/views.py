@@ -31,6 +31,7 @@ from requests_app.ratelimit import (
     client_ip,
     rate_limit_check,
 )
+from requests_app.references import reference_normalise
 from requests_app.selectors import public as selectors
 from requests_app.services.packages import (
     SCHEMA_DIR,
@@ -39,7 +40,7 @@ from requests_app.services.packages import (
     package_available,
     package_download,
 )
-from requests_app.services.requests import reference_normalise, request_submit
+from requests_app.services.requests import request_submit
 from requests_app.services.staff import request_information_answer
 from requests_app.services.tokens import status_token_exchange
 from requests_app.services.verification import (

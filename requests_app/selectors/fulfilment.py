@@ -26,9 +26,10 @@ from requests_app.models import (
     RestrictionLift,
     SubjectRequest,
 )
+from requests_app.names import Names
 from requests_app.selectors.matching import request_subject_ids_query
 from retention.field_labels import field_label
-from retention.models import DataCategory, Purpose, Record, RecordStoreJob, RetentionRule
+from retention.models import Record, RecordStoreJob
 from retention.selectors.plans import plan_counts, plan_groups, plan_page
 
 # Plan items on a page of the staff page and the staff API.
@@ -37,29 +38,6 @@ TARGET_RECORDS_MAX = 500
 
 
 # --- Names and dates in the reader's language ---------------------------------------------
-
-
-@dataclass
-class Names:
-    """Localised names of an organisation's categories, purposes and rules (three queries)."""
-
-    categories: dict[str, str] = field(default_factory=dict)
-    purposes: dict[str, str] = field(default_factory=dict)
-    rules: dict[str, RetentionRule] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, organisation_id: int) -> Names:
-        return cls(
-            categories={
-                c.key: localized_name(c)
-                for c in DataCategory.objects.filter(organisation_id=organisation_id)
-            },
-            purposes={
-                p.key: localized_name(p)
-                for p in Purpose.objects.filter(organisation_id=organisation_id)
-            },
-            rules={r.key: r for r in RetentionRule.objects.filter(organisation_id=organisation_id)},
-        )
 
 
 def last_day(until: str | None, time_zone: str) -> dt.date | None:

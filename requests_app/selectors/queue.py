@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from requests_app.choices import localized_name
 from requests_app.deadlines import local_today
-from requests_app.labels import period_in_words, sweep_outcome_label
+from requests_app.labels import sweep_outcome_label
 from requests_app.models import (
     OPEN_STATUSES,
     ClockPause,
@@ -30,8 +30,7 @@ from requests_app.models import (
     SubjectRequest,
 )
 from requests_app.permissions import QUEUE_STATUSES, staff_roles
-from requests_app.services import anonymisation
-from requests_app.services.requests import reference_normalise
+from requests_app.references import reference_normalise
 from retention.models import (
     AuditEntry,
     DataCategory,
@@ -41,7 +40,6 @@ from retention.models import (
     SweepRun,
 )
 from retention.selectors.expiry import expiring_per_rule
-from retention.services.policies import request_retention_period
 
 # The queue's sortable columns (a whitelist: nothing else reaches ORDER BY). Each ends
 # in unique keys so that pages never overlap; "-due" sorts the other way round.
@@ -526,40 +524,3 @@ def sweep_progress(*, organisation: Organisation, limit: int = 20) -> dict:
         fields[f"sweep.{run.pk}.progress"] = f"{run.processed} / {run.expected}"
         bars.append({"id": f"sweep-{run.pk}-bar", "done": run.processed, "total": run.expected})
     return {"running": running, "fields": fields, "bars": bars}
-
-
-# --- The portal's own requests: their retention period -----------------------------
-
-
-@dataclass(frozen=True)
-class RequestRetention:
-    unit: str
-    amount: int
-    period: str  # "3 years", in the active language
-    # Closed requests that the sweeps of the next 30 days anonymise, and all anonymised so far.
-    due_within_30_days: int
-    anonymised: int
-
-
-def request_retention_overview(
-    *, organisation: Organisation, now: dt.datetime | None = None
-) -> RequestRetention:
-    """The period and what it will do soon, for the staff retention page (two queries)."""
-    now = now or timezone.now()
-    unit, amount = request_retention_period(organisation=organisation)
-    cutoff = anonymisation.request_retention_cutoff(
-        organisation=organisation, now=now + dt.timedelta(days=30)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(anonymisation.COUNT_SQL, anonymisation.count_params(organisation, cutoff))
-        due = cursor.fetchone()[0]
-    anonymised = SubjectRequest.objects.filter(
-        organisation=organisation, anonymised_at__isnull=False
-    ).count()
-    return RequestRetention(
-        unit=unit,
-        amount=amount,
-        period=period_in_words(unit, amount),
-        due_within_30_days=due,
-        anonymised=anonymised,
-    )

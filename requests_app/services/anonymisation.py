@@ -37,34 +37,22 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from requests_app.deadlines import add_months
-from requests_app.models import CLOSED_STATUSES, DataPackage
+from requests_app.models import DataPackage
+from requests_app.selectors.request_retention import (
+    CLOSED_BEFORE,
+    count_params,
+    request_retention_cutoff,
+)
 from retention.audit import log_action
 from retention.models import AuditEntry, Organisation
 from retention.services.policies import request_retention_period
 
 DEFAULT_BATCH_SIZE = 500
-
-# The closed requests of one organisation, not yet anonymised, closed before the cutoff.
-CLOSED_BEFORE = """
-  FROM requests_app_subjectrequest r
-  LEFT JOIN requests_app_requestresolution res ON res.request_id = r.id
-  LEFT JOIN requests_app_requestresolution parent ON parent.request_id = r.linked_to_id
- WHERE r.organisation_id = %(org)s
-   AND r.anonymised_at IS NULL
-   AND r.status = ANY(%(closed)s)
-   AND COALESCE(
-           res.decided_at,
-           parent.decided_at,
-           CASE WHEN r.status = 'linked' AND r.linked_to_id IS NULL THEN r.verified_at END
-       ) < %(cutoff)s
-"""
 
 PICK_SQL = f"""
 SELECT r.id {CLOSED_BEFORE}
@@ -72,8 +60,6 @@ SELECT r.id {CLOSED_BEFORE}
  LIMIT %(limit)s
  FOR UPDATE OF r SKIP LOCKED
 """
-
-COUNT_SQL = f"SELECT count(*) {CLOSED_BEFORE}"
 
 # One statement per table; %(ids)s is the batch, %(now)s the time of the run.
 ANONYMISE_SQL = [
@@ -108,27 +94,6 @@ ANONYMISE_SQL = [
               expired_at = COALESCE(expired_at, %(now)s)
         WHERE request_id = ANY(%(ids)s)""",
 ]
-
-
-def request_retention_limit(*, organisation: Organisation, today: dt.date) -> dt.date:
-    """Requests closed before this local date have passed the retention period today."""
-    unit, amount = request_retention_period(organisation=organisation)
-    if unit == "years":
-        return add_months(today, -12 * amount)
-    if unit == "months":
-        return add_months(today, -amount)
-    return today - dt.timedelta(days=amount * (7 if unit == "weeks" else 1))
-
-
-def request_retention_cutoff(*, organisation: Organisation, now: dt.datetime) -> dt.datetime:
-    """The moment before which a request must have closed to be anonymised at `now`."""
-    tz = ZoneInfo(organisation.time_zone)
-    limit = request_retention_limit(organisation=organisation, today=now.astimezone(tz).date())
-    return dt.datetime.combine(limit, dt.time.min, tz)
-
-
-def count_params(organisation: Organisation, cutoff: dt.datetime) -> dict:
-    return {"org": organisation.pk, "closed": list(CLOSED_STATUSES), "cutoff": cutoff}
 
 
 def requests_anonymise_expired(

@@ -26,8 +26,9 @@ from requests_app.models import (
     RequestStatus,
     SubjectRequest,
 )
+from requests_app.names import Names
 from requests_app.selectors import queue as sel
-from requests_app.selectors.fulfilment import Names, last_day
+from requests_app.selectors.fulfilment import last_day
 from requests_app.selectors.matching import request_matches_unproven
 from requests_app.services.actions import Facts, request_actions_allowed
 from retention.models import RecordStoreJob

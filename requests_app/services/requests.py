@@ -45,12 +45,6 @@ def reference_generate() -> str:
     return "DSR-" + "-".join(chars[i : i + 4] for i in range(0, REFERENCE_CHARS, 4))
 
 
-def reference_normalise(value: str) -> str:
-    """Upper-case, and the look-alikes a person may type read as Crockford does."""
-    value = (value or "").strip().upper().translate(str.maketrans("ILO", "110"))
-    return value
-
-
 def request_submit(
     *,
     organisation: Organisation,

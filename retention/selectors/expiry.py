@@ -14,8 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from retention.models import Organisation
-from retention.services.holds import HOLD_FILTER
-from retention.services.sweep_sql import ART18_FILTER
+from retention.predicates import ART18_FILTER, HOLD_FILTER
 
 PER_RULE_SQL = f"""
 SELECT r.rule_id,

@@ -18,13 +18,9 @@ import functools
 from django.db import connection
 
 from retention.models import DataSubject
+from retention.predicates import ART18_FILTER as ART18_FILTER  # re-exported
+from retention.predicates import HOLD_FILTER
 from retention.services.expiry import expiry_sql
-from retention.services.holds import HOLD_FILTER
-
-# Art. 18-restricted records wait until the restriction is lifted (issue 12, section 3).
-ART18_FILTER = """
-r.restriction_ground NOT LIKE 'art18%%' AND cardinality(r.restriction_references) = 0
-"""
 
 # Picks one batch of expired, unheld, not Art. 18-restricted records after the keyset
 # position, in (expires_at, id) order, inside the chunk's bounds, and locks it.

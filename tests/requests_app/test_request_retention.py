@@ -38,6 +38,7 @@ from requests_app.models import (
     VerificationCode,
 )
 from requests_app.selectors import queue as sel
+from requests_app.selectors.request_retention import request_retention_overview
 from requests_app.services import staff as svc
 from requests_app.services.anonymisation import requests_anonymise_expired
 from requests_app.services.requests import request_submit
@@ -439,7 +440,7 @@ def test_the_retention_page_shows_the_period_and_what_the_next_30_days_anonymise
     from django.test import Client
 
     with at(2029, 2, 8, 9, 0):
-        overview = sel.request_retention_overview(organisation=org)
+        overview = request_retention_overview(organisation=org)
         assert (overview.period, overview.due_within_30_days) == ("3 år", 0)
     with at(2029, 2, 20, 9, 0):
         page = (

@@ -25,7 +25,8 @@ from requests_app.models import (
     RequestStatus,
     SubjectRequest,
 )
-from requests_app.selectors.fulfilment import Names, last_day
+from requests_app.names import Names
+from requests_app.selectors.fulfilment import last_day
 from requests_app.selectors.matching import request_subject_ids
 from requests_app.services.fulfilment.common import audit
 from requests_app.services.workflow import request_close, request_notify

@@ -23,6 +23,7 @@ from requests_app.permissions import (
     organisation_get_for_user,
 )
 from requests_app.selectors import queue as sel
+from requests_app.selectors.request_retention import request_retention_overview
 from requests_app.services import staff as svc
 from requests_app.services.staff_reads import register_export_log
 from requests_app.services.sweeps import sweep_request
@@ -113,7 +114,7 @@ def retention_overview(http_request, org_slug: str):
             "policy_gaps": sel.policy_gaps(organisation=organisation),
             "policy_errors": last_run.errors if last_run else [],
             "kept_without_end": records_kept_without_end(organisation=organisation),
-            "request_retention": sel.request_retention_overview(organisation=organisation),
+            "request_retention": request_retention_overview(organisation=organisation),
             "runs": runs,
             "sweeps_running": any(row.run.status == SweepRun.Status.RUNNING for row in runs),
             "holds": holds_described(organisation=organisation),
