@@ -38,6 +38,18 @@ COMMON_FIELDS = ("full_name", "email", "phone", "personnummer", "customer_number
 TOO_LONG = _("Use at most %(limit_value)d characters (you used %(show_value)d).")
 
 
+def _free_text(label, help_text=""):
+    """An optional free-text box of the request forms (at most TEXT_MAX characters)."""
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
+        required=False,
+        max_length=TEXT_MAX,
+        error_messages={"max_length": TOO_LONG},
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
 class RequestForm(AccessibleFormMixin, forms.Form):
     kind: str = ""
 
@@ -89,13 +101,7 @@ class RequestForm(AccessibleFormMixin, forms.Form):
             "invalid_choice": _("Choose Swedish (sv) or English (en)."),
         },
     )
-    details = forms.CharField(
-        label=_("Anything else we should know (optional)"),
-        required=False,
-        max_length=TEXT_MAX,
-        error_messages={"max_length": TOO_LONG},
-        widget=forms.Textarea(attrs={"rows": 4}),
-    )
+    details = _free_text(_("Anything else we should know (optional)"))
 
     def __init__(self, *args, organisation: Organisation, **kwargs):
         self.organisation = organisation
@@ -279,13 +285,9 @@ CorrectionFormSet = forms.formset_factory(
 
 class RectificationForm(RequestForm):
     kind = RequestKind.RECTIFICATION
-    statement = forms.CharField(
-        label=_("Supplementary statement (optional)"),
+    statement = _free_text(
+        _("Supplementary statement (optional)"),
         help_text=_("Information you want added to make incomplete data complete (Art. 16)."),
-        required=False,
-        max_length=TEXT_MAX,
-        error_messages={"max_length": TOO_LONG},
-        widget=forms.Textarea(attrs={"rows": 4}),
     )
 
     def __init__(self, *args, **kwargs):
@@ -378,13 +380,7 @@ class ObjectionForm(RequestForm):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": _("Choose purposes from the list.")},
     )
-    grounds = forms.CharField(
-        label=_("Your grounds, relating to your particular situation"),
-        required=False,
-        max_length=TEXT_MAX,
-        error_messages={"max_length": TOO_LONG},
-        widget=forms.Textarea(attrs={"rows": 4}),
-    )
+    grounds = _free_text(_("Your grounds, relating to your particular situation"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
