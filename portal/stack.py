@@ -83,13 +83,8 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    if os.environ.get("DATABASE_URL"):
-        try:
-            if database_ensure(os.environ["DATABASE_URL"]):
-                _say("created the database DATABASE_URL names")
-        except DatabaseUnavailable as exc:
-            _say(str(exc))
-            return 1
+    if not _database_ensure():
+        return 1
     exported, services = start_services(var_dir)
     for name, url in exported.items():
         _say(f"embedded {'PostgreSQL' if name == 'DATABASE_URL' else 'Redis'}: {name}={url}")
@@ -101,49 +96,8 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
         )
     try:
         _prepare(demo_subjects)
-        supervisor.add_process(
-            "web (gunicorn)",
-            [
-                str(BIN / "gunicorn"),
-                "portal.wsgi",
-                "--config",
-                "python:portal.gunicorn_conf",  # access log: paths only, never query strings
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                os.environ.get("WEB_CONCURRENCY", "2"),
-            ],
-        )
-        supervisor.add_process(
-            "Celery worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                os.environ.get("CELERY_CONCURRENCY", "2"),
-            ],
-        )
-        supervisor.add_process(
-            "Celery beat",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "portal",
-                "beat",
-                "--loglevel",
-                "INFO",
-            ],
-        )
-        _say(f"portal:  http://{host}:{port}/")
-        _say(f"health:  http://{host}:{port}/healthz")
-        _say(f"API:     http://{host}:{port}/api/docs/")
-        _say(f"staff:   http://{host}:{port}/staff/")
-        _say(f"e-mails: {os.environ.get('EMAIL_URL') or var_dir / 'mail'}")
-        _say("Ctrl-C stops everything")
+        _add_processes(supervisor, host, port)
+        _say_where(host, port, var_dir)
         while not stopping:
             supervisor.check()
             time.sleep(0.5)
@@ -156,6 +110,69 @@ def run(*, host: str = "127.0.0.1", port: int = 8000, demo_subjects: int = 200) 
         supervisor.stop()
         stop_services(services)  # already stopped by the supervisor, unless start-up failed
         _say("stopped")
+
+
+def _database_ensure() -> bool:
+    """Create the database a given `DATABASE_URL` names if it is missing; False if unreachable."""
+    if os.environ.get("DATABASE_URL"):
+        try:
+            if database_ensure(os.environ["DATABASE_URL"]):
+                _say("created the database DATABASE_URL names")
+        except DatabaseUnavailable as exc:
+            _say(str(exc))
+            return False
+    return True
+
+
+def _add_processes(supervisor: Supervisor, host: str, port: int) -> None:
+    """Start gunicorn, a Celery worker and Celery beat under the supervisor."""
+    supervisor.add_process(
+        "web (gunicorn)",
+        [
+            str(BIN / "gunicorn"),
+            "portal.wsgi",
+            "--config",
+            "python:portal.gunicorn_conf",  # access log: paths only, never query strings
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            os.environ.get("WEB_CONCURRENCY", "2"),
+        ],
+    )
+    supervisor.add_process(
+        "Celery worker",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "portal",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            os.environ.get("CELERY_CONCURRENCY", "2"),
+        ],
+    )
+    supervisor.add_process(
+        "Celery beat",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "portal",
+            "beat",
+            "--loglevel",
+            "INFO",
+        ],
+    )
+
+
+def _say_where(host: str, port: int, var_dir: Path) -> None:
+    """Print where the portal, its API and its e-mails are."""
+    _say(f"portal:  http://{host}:{port}/")
+    _say(f"health:  http://{host}:{port}/healthz")
+    _say(f"API:     http://{host}:{port}/api/docs/")
+    _say(f"staff:   http://{host}:{port}/staff/")
+    _say(f"e-mails: {os.environ.get('EMAIL_URL') or var_dir / 'mail'}")
+    _say("Ctrl-C stops everything")
 
 
 if __name__ == "__main__":

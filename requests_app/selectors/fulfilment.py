@@ -234,90 +234,108 @@ def fulfilment_state(*, request: SubjectRequest, plan_page: int = 1) -> dict:
         + [lift.requested_by_id if lift else None]
     )
     if view.job is not None:
-        state["erasure_plan"] = {
-            "job_id": view.job.pk,
-            "state": view.job.state,
-            "counts": view.counts,
-            "groups": view.groups,
-            "items": view.items,
-            "page": view.page,
-            "pages": view.pages,
-            "approved_at": view.fulfilment.plan_approved_at,
-            "approved_by": users.get(view.fulfilment.plan_approved_by_id),
-            "progress": view.job.progress,
-            "attempts": view.job.attempts,
-            "max_attempts": settings.JOB_MAX_ATTEMPTS,
-            "finished_at": view.job.finished_at,
-            "error": view.job.error,
-            "late": view.job.result.get("late", 0),
-            "moved": view.job.params.get("moved", []),
-        }
-    for row in view.corrections:
-        d = row["decision"]
-        state["corrections"].append(
-            {
-                "index": row["index"],
-                "wrong": row["row"].get("wrong", ""),
-                "correct": row["row"].get("correct", ""),
-                "decision": None
-                if d is None
-                else {
-                    "accepted": d.accepted,
-                    "target": f"{d.record_id}:{d.field}" if d.record_id else None,
-                    "value": d.value,
-                    "reason": d.reason,
-                    "decided_by": users.get(d.decided_by_id),
-                    "decided_at": d.decided_at,
-                    "applied_at": d.applied_at,
-                    "withheld": d.withheld,
-                },
-            }
-        )
+        state["erasure_plan"] = _erasure_plan_state(view, users)
+    state["corrections"].extend(_correction_state(row, users) for row in view.corrections)
     if r.kind == RequestKind.RECTIFICATION:
         state["correction_targets"] = [
             {"target": target, "label": label} for target, label in correction_targets(request=r)
         ]
-    for row in view.objections:
-        d = row["decision"]
-        state["objections"].append(
-            {
-                "purpose": row["key"],
-                "name": row["name"],
-                "decision": None
-                if d is None
-                else {
-                    "compelling_grounds": d.compelling_grounds,
-                    "reason": d.reason,
-                    "decided_by": users.get(d.decided_by_id),
-                    "decided_at": d.decided_at,
-                },
-            }
-        )
+    state["objections"].extend(_objection_state(row, users) for row in view.objections)
     if r.kind == RequestKind.RESTRICTION:
-        state["restriction"] = {
-            "restricted_records": view.restricted_records,
-            "lift": None
-            if lift is None
-            else {
-                "reason": lift.reason,
-                "requested_by": users.get(lift.requested_by_id),
-                "requested_at": lift.requested_at,
-                "notified_at": lift.notified_at,
-                "lifted_at": lift.lifted_at,
-                "records": lift.records,
-            },
-        }
-    state["recipient_notifications"] = [
-        {
-            "recipient": n.recipient.key,
-            "recipient_name": localized_name(n.recipient),
-            "change": n.change,
-            "state": n.state,
-            "sent_at": n.sent_at,
-        }
-        for n in view.notifications
-    ]
+        state["restriction"] = _restriction_state(view, lift, users)
+    state["recipient_notifications"] = [_notification_state(n) for n in view.notifications]
     return state
+
+
+def _erasure_plan_state(view: FulfilmentView, users: dict[int, str]) -> dict:
+    """The staff API's erasure plan: its job, counts, page of items and approval."""
+    return {
+        "job_id": view.job.pk,
+        "state": view.job.state,
+        "counts": view.counts,
+        "groups": view.groups,
+        "items": view.items,
+        "page": view.page,
+        "pages": view.pages,
+        "approved_at": view.fulfilment.plan_approved_at,
+        "approved_by": users.get(view.fulfilment.plan_approved_by_id),
+        "progress": view.job.progress,
+        "attempts": view.job.attempts,
+        "max_attempts": settings.JOB_MAX_ATTEMPTS,
+        "finished_at": view.job.finished_at,
+        "error": view.job.error,
+        "late": view.job.result.get("late", 0),
+        "moved": view.job.params.get("moved", []),
+    }
+
+
+def _correction_state(row: dict, users: dict[int, str]) -> dict:
+    """The staff API's proposed correction, with its decision if one was taken."""
+    d = row["decision"]
+    return {
+        "index": row["index"],
+        "wrong": row["row"].get("wrong", ""),
+        "correct": row["row"].get("correct", ""),
+        "decision": None
+        if d is None
+        else {
+            "accepted": d.accepted,
+            "target": f"{d.record_id}:{d.field}" if d.record_id else None,
+            "value": d.value,
+            "reason": d.reason,
+            "decided_by": users.get(d.decided_by_id),
+            "decided_at": d.decided_at,
+            "applied_at": d.applied_at,
+            "withheld": d.withheld,
+        },
+    }
+
+
+def _objection_state(row: dict, users: dict[int, str]) -> dict:
+    """The staff API's purpose objected to, with its decision if one was taken."""
+    d = row["decision"]
+    return {
+        "purpose": row["key"],
+        "name": row["name"],
+        "decision": None
+        if d is None
+        else {
+            "compelling_grounds": d.compelling_grounds,
+            "reason": d.reason,
+            "decided_by": users.get(d.decided_by_id),
+            "decided_at": d.decided_at,
+        },
+    }
+
+
+def _restriction_state(
+    view: FulfilmentView, lift: RestrictionLift | None, users: dict[int, str]
+) -> dict:
+    """The staff API's restriction: the records it restricted and its lift, if asked for."""
+    return {
+        "restricted_records": view.restricted_records,
+        "lift": None
+        if lift is None
+        else {
+            "reason": lift.reason,
+            "requested_by": users.get(lift.requested_by_id),
+            "requested_at": lift.requested_at,
+            "notified_at": lift.notified_at,
+            "lifted_at": lift.lifted_at,
+            "records": lift.records,
+        },
+    }
+
+
+def _notification_state(n: RecipientNotification) -> dict:
+    """The staff API's Art. 19 notice to one recipient."""
+    return {
+        "recipient": n.recipient.key,
+        "recipient_name": localized_name(n.recipient),
+        "change": n.change,
+        "state": n.state,
+        "sent_at": n.sent_at,
+    }
 
 
 def package_state(*, request: SubjectRequest) -> dict | None:

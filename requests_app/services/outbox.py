@@ -178,69 +178,89 @@ def outbox_redeliver(*, limit: int = 100) -> int:
     now = timezone.now()
     cap = settings.OUTBOX_REDELIVER_MAX
     with transaction.atomic():
-        due = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(
-                dispatched_at__isnull=False,
-                dispatched_at__lte=now - dt.timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER),
-                completed_at__isnull=True,
-                gave_up_at__isnull=True,
-                available_at__lte=now,
-            )
-            .only("id", "task_name", "payload", "redeliveries")
-            .order_by("dispatched_at", "id")[:limit]
-        )
+        due = _redeliver_claim(now, limit)
         if not due:
             return 0
         exhausted = [m for m in due if m.redeliveries >= cap]
         if exhausted:
-            OutboxMessage.objects.filter(pk__in=[m.pk for m in exhausted]).update(
-                gave_up_at=now,
-                last_error=Concat(
-                    Value("gave up after "),
-                    Cast("redeliveries", CharField()),
-                    Value(" redeliveries"),
-                    output_field=CharField(),
-                ),
-            )
-            for message in exhausted:
-                logger.error(
-                    "outbox message %s (%s) not completed after %s redeliveries; gave up",
-                    message.pk,
-                    message.task_name,
-                    message.redeliveries,
-                )
-        again = [m for m in due if m.redeliveries < cap]
-        connection = _broker_connection() if again else None
-        sent = []
-        for message in again:
-            try:
-                _send(message, connection)
-            except Exception as exc:  # the broker is down: the next sweep tries again
-                _broker_connection_drop()
-                logger.warning("outbox redelivery stopped (%s)", type(exc).__name__)
-                break
-            sent.append(message)
-            logger.warning(
-                "outbox message %s (%s) not completed; published again (%s of %s)",
-                message.pk,
-                message.task_name,
-                message.redeliveries + 1,
-                cap,
-            )
+            _redeliver_give_up(exhausted, now)
+        sent = _redeliver_publish([m for m in due if m.redeliveries < cap], cap)
         if sent:
-            OutboxMessage.objects.filter(pk__in=[m.pk for m in sent]).update(
-                dispatched_at=now,
-                redeliveries=F("redeliveries") + 1,
-                available_at=Case(
-                    *(
-                        When(redeliveries=n, then=Value(now + _redeliver_backoff(n + 1)))
-                        for n in {m.redeliveries for m in sent}
-                    ),
-                    default=F("available_at"),
-                ),
-            )
+            _redeliver_mark_sent(sent, now)
     return len(sent)
+
+
+def _redeliver_claim(now: dt.datetime, limit: int) -> list[OutboxMessage]:
+    """In the sweep's transaction: lock (SKIP LOCKED) the published messages not completed."""
+    return list(
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(
+            dispatched_at__isnull=False,
+            dispatched_at__lte=now - dt.timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER),
+            completed_at__isnull=True,
+            gave_up_at__isnull=True,
+            available_at__lte=now,
+        )
+        .only("id", "task_name", "payload", "redeliveries")
+        .order_by("dispatched_at", "id")[:limit]
+    )
+
+
+def _redeliver_give_up(exhausted: list[OutboxMessage], now: dt.datetime) -> None:
+    """Mark the messages given up (one UPDATE) and log each by id and task name."""
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in exhausted]).update(
+        gave_up_at=now,
+        last_error=Concat(
+            Value("gave up after "),
+            Cast("redeliveries", CharField()),
+            Value(" redeliveries"),
+            output_field=CharField(),
+        ),
+    )
+    for message in exhausted:
+        logger.error(
+            "outbox message %s (%s) not completed after %s redeliveries; gave up",
+            message.pk,
+            message.task_name,
+            message.redeliveries,
+        )
+
+
+def _redeliver_publish(again: list[OutboxMessage], cap: int) -> list[OutboxMessage]:
+    """Publish the messages again until the broker fails; return those published."""
+    connection = _broker_connection() if again else None
+    sent = []
+    for message in again:
+        try:
+            _send(message, connection)
+        except Exception as exc:  # the broker is down: the next sweep tries again
+            _broker_connection_drop()
+            logger.warning("outbox redelivery stopped (%s)", type(exc).__name__)
+            break
+        sent.append(message)
+        logger.warning(
+            "outbox message %s (%s) not completed; published again (%s of %s)",
+            message.pk,
+            message.task_name,
+            message.redeliveries + 1,
+            cap,
+        )
+    return sent
+
+
+def _redeliver_mark_sent(sent: list[OutboxMessage], now: dt.datetime) -> None:
+    """Record the redelivery of the messages published again, with back-off (one UPDATE)."""
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in sent]).update(
+        dispatched_at=now,
+        redeliveries=F("redeliveries") + 1,
+        available_at=Case(
+            *(
+                When(redeliveries=n, then=Value(now + _redeliver_backoff(n + 1)))
+                for n in {m.redeliveries for m in sent}
+            ),
+            default=F("available_at"),
+        ),
+    )
 
 
 _local = threading.local()

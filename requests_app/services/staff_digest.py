@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,61 +46,30 @@ from requests_app.services.staff_preferences import staff_languages_chosen
 from retention.audit import log_action
 from retention.models import StaffMembership
 
+_FIELDS = ("id", "reference", "kind", "status", "due_date", "organisation__display_name")
+_LISTS = ("due_soon", "overdue_mine", "overdue_org", "failed_org", "given_up_org")
+
+
+@dataclass
+class _Digests:
+    """The requests the digests name: assigned ones by assignee, the others by organisation."""
+
+    assigned: dict[int, list[SubjectRequest]]
+    overdue: dict[int, list[SubjectRequest]]
+    failed: dict[int, list[SubjectRequest]]
+    given_up: dict[int, list[SubjectRequest]]
+
 
 def deadline_digest_send(*, today: dt.date | None = None) -> int:
     """E-mail each staff member their digest; return how many e-mails were sent."""
     today = today or local_today()
-    horizon = today + dt.timedelta(days=settings.STAFF_DIGEST_DAYS)
-    fields = ("id", "reference", "kind", "status", "due_date", "organisation__display_name")
-    assigned = defaultdict(list)
-    for r in (
-        SubjectRequest.objects.filter(
-            status__in=OPEN_STATUSES, assignee__isnull=False, due_date__lte=horizon
-        )
-        .select_related("organisation")
-        .order_by("due_date", "id")
-        .only(*fields, "assignee_id")
-    ):
-        assigned[r.assignee_id].append(r)
-    overdue_by_org = defaultdict(list)
-    for r in (
-        SubjectRequest.objects.filter(status__in=OPEN_STATUSES, due_date__lt=today)
-        .select_related("organisation")
-        .order_by("due_date", "id")
-        .only(*fields, "organisation_id")
-    ):
-        overdue_by_org[r.organisation_id].append(r)
-    # Requests stuck because the workers gave up on their erasure job or package: only an
-    # approver can hand them to the workers again.
-    failed_by_org = defaultdict(list)
-    for r in (
-        SubjectRequest.objects.filter(failed_fulfilment(), status__in=OPEN_STATUSES)
-        .select_related("organisation")
-        .order_by("due_date", "id")
-        .only(*fields, "organisation_id")
-    ):
-        failed_by_org[r.organisation_id].append(r)
-    # Requests with work the outbox relay gave up on: any status but unverified (a lost
-    # e-mail about a closed request still matters); the person can ask for a new code.
-    given_up_by_org = defaultdict(list)
-    if given_up := given_up_request_ids():
-        for r in (
-            SubjectRequest.objects.filter(pk__in=given_up)
-            .exclude(status=RequestStatus.UNVERIFIED)
-            .select_related("organisation")
-            .order_by("due_date", "id")
-            .only(*fields, "organisation_id")
-        ):
-            given_up_by_org[r.organisation_id].append(r)
-    approver_orgs = defaultdict(list)
-    for user_id, org_id, role in StaffMembership.objects.filter(
-        organisation_id__in=set(overdue_by_org) | set(failed_by_org) | set(given_up_by_org)
-    ).values_list("user_id", "organisation_id", "role"):
-        if ROLE_RANK[role] >= ROLE_RANK[StaffMembership.Role.APPROVER]:
-            approver_orgs[user_id].append(org_id)
+    digests = _digest_requests(today)
+    approver_orgs = _approver_orgs(
+        set(digests.overdue) | set(digests.failed) | set(digests.given_up)
+    )
     users = list(
         get_user_model()
-        .objects.filter(pk__in=set(assigned) | set(approver_orgs), is_active=True)
+        .objects.filter(pk__in=set(digests.assigned) | set(approver_orgs), is_active=True)
         .exclude(email="")
         .order_by("pk")
     )
@@ -108,44 +78,113 @@ def deadline_digest_send(*, today: dt.date | None = None) -> int:
     for user in users:
         if not cache.add(f"staff-digest:{today.isoformat()}:{user.pk}", 1, timeout=36 * 3600):
             continue  # already sent today
-        mine = assigned.get(user.pk, [])
-        orgs = approver_orgs.get(user.pk, [])
-        org_overdue = [r for org in orgs for r in overdue_by_org.get(org, [])]
-        org_failed = [r for org in orgs for r in failed_by_org.get(org, [])]
-        org_given_up = [r for org in orgs for r in given_up_by_org.get(org, [])]
-        context = {
-            "user": user,
-            "today": today,
-            "due_soon": [r for r in mine if r.due_date >= today],
-            "overdue_mine": [r for r in mine if r.due_date < today],
-            "overdue_org": org_overdue,
-            "failed_org": org_failed,
-            "given_up_org": org_given_up,
-            "days": settings.STAFF_DIGEST_DAYS,
-            "queue_url": public_url(reverse("staff:queue")),
-        }
-        for items in (
-            context["due_soon"],
-            context["overdue_mine"],
-            context["overdue_org"],
-            context["failed_org"],
-            context["given_up_org"],
-        ):
-            for r in items:
-                r.days_left = (r.due_date - today).days
-                r.url = public_url(reverse("staff:detail", kwargs={"reference": r.reference}))
-        with translation.override(languages.get(user.pk, settings.LANGUAGE_CODE)):
-            subject = " ".join(render_to_string("emails/staff_digest.subject.txt", context).split())
-            text = render_to_string("emails/staff_digest.txt", context)
-            html = render_to_string("emails/staff_digest.html", context)
-        message = EmailMultiAlternatives(
-            subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]
-        )
-        message.attach_alternative(html, "text/html")
-        message.send()
+        context = _digest_context(user, today, digests, approver_orgs.get(user.pk, []))
+        _digest_email(user, context, languages.get(user.pk, settings.LANGUAGE_CODE))
         sent += 1
     log_action(action="staff.digest.sent", data={"date": today.isoformat(), "emails": sent})
     return sent
+
+
+def _grouped(requests, key: str) -> defaultdict[int, list[SubjectRequest]]:
+    """The requests (a query, run here) in lists by their field `key`, in the query's order."""
+    groups = defaultdict(list)
+    for r in requests:
+        groups[getattr(r, key)].append(r)
+    return groups
+
+
+def _digest_requests(today: dt.date) -> _Digests:
+    """The open requests assigned and due soon, overdue, failed, and those the relay gave up on."""
+    horizon = today + dt.timedelta(days=settings.STAFF_DIGEST_DAYS)
+    assigned = _grouped(
+        SubjectRequest.objects.filter(
+            status__in=OPEN_STATUSES, assignee__isnull=False, due_date__lte=horizon
+        )
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*_FIELDS, "assignee_id"),
+        "assignee_id",
+    )
+    overdue = _grouped(
+        SubjectRequest.objects.filter(status__in=OPEN_STATUSES, due_date__lt=today)
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*_FIELDS, "organisation_id"),
+        "organisation_id",
+    )
+    # Requests stuck because the workers gave up on their erasure job or package: only an
+    # approver can hand them to the workers again.
+    failed = _grouped(
+        SubjectRequest.objects.filter(failed_fulfilment(), status__in=OPEN_STATUSES)
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*_FIELDS, "organisation_id"),
+        "organisation_id",
+    )
+    return _Digests(assigned, overdue, failed, _given_up_requests())
+
+
+def _given_up_requests() -> defaultdict[int, list[SubjectRequest]]:
+    """By organisation, the requests with work the outbox relay gave up on.
+
+    Any status but unverified (a lost e-mail about a closed request still
+    matters); the person can ask for a new code.
+    """
+    if not (given_up := given_up_request_ids()):
+        return defaultdict(list)
+    return _grouped(
+        SubjectRequest.objects.filter(pk__in=given_up)
+        .exclude(status=RequestStatus.UNVERIFIED)
+        .select_related("organisation")
+        .order_by("due_date", "id")
+        .only(*_FIELDS, "organisation_id"),
+        "organisation_id",
+    )
+
+
+def _approver_orgs(org_ids: set[int]) -> defaultdict[int, list[int]]:
+    """{user id: [organisation id]} of the approvers (and admins) of these organisations."""
+    approver_orgs = defaultdict(list)
+    for user_id, org_id, role in StaffMembership.objects.filter(
+        organisation_id__in=org_ids
+    ).values_list("user_id", "organisation_id", "role"):
+        if ROLE_RANK[role] >= ROLE_RANK[StaffMembership.Role.APPROVER]:
+            approver_orgs[user_id].append(org_id)
+    return approver_orgs
+
+
+def _digest_context(user, today: dt.date, digests: _Digests, orgs: list[int]) -> dict:
+    """The template context of one person's digest, each request with its days left and URL."""
+    mine = digests.assigned.get(user.pk, [])
+    context = {
+        "user": user,
+        "today": today,
+        "due_soon": [r for r in mine if r.due_date >= today],
+        "overdue_mine": [r for r in mine if r.due_date < today],
+        "overdue_org": [r for org in orgs for r in digests.overdue.get(org, [])],
+        "failed_org": [r for org in orgs for r in digests.failed.get(org, [])],
+        "given_up_org": [r for org in orgs for r in digests.given_up.get(org, [])],
+        "days": settings.STAFF_DIGEST_DAYS,
+        "queue_url": public_url(reverse("staff:queue")),
+    }
+    for name in _LISTS:
+        for r in context[name]:
+            r.days_left = (r.due_date - today).days
+            r.url = public_url(reverse("staff:detail", kwargs={"reference": r.reference}))
+    return context
+
+
+def _digest_email(user, context: dict, language: str) -> None:
+    """Render the digest in the reader's language and send it to them."""
+    with translation.override(language):
+        subject = " ".join(render_to_string("emails/staff_digest.subject.txt", context).split())
+        text = render_to_string("emails/staff_digest.txt", context)
+        html = render_to_string("emails/staff_digest.html", context)
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]
+    )
+    message.attach_alternative(html, "text/html")
+    message.send()
 
 
 def given_up_request_ids() -> set[int]:
