@@ -43,6 +43,13 @@ def month_starts(*, last: dt.date, count: int) -> list[dt.date]:
     return months[::-1]
 
 
+def _months_window(organisation: Organisation, today: dt.date, months: int):
+    """(first days of the months, the organisation's time zone, the first moment counted)."""
+    starts = month_starts(last=today, count=months)
+    tz = organisation.time_zone
+    return starts, tz, dt.datetime.combine(starts[0], dt.time.min, ZoneInfo(tz))
+
+
 @dataclass
 class MonthlyByKind:
     months: list[dt.date]
@@ -60,9 +67,7 @@ def requests_per_month(
     *, organisation: Organisation, today: dt.date, months: int = 12
 ) -> MonthlyByKind:
     """Verified requests (the queue's statuses) received per month, by type."""
-    starts = month_starts(last=today, count=months)
-    tz = organisation.time_zone
-    since = dt.datetime.combine(starts[0], dt.time.min, ZoneInfo(tz))
+    starts, tz, since = _months_window(organisation, today, months)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -96,9 +101,7 @@ def closing_per_month(
     *, organisation: Organisation, today: dt.date, months: int = 12
 ) -> list[MonthClosing]:
     """Per month (by the decision's date): requests closed, closed on time, median days."""
-    starts = month_starts(last=today, count=months)
-    tz = organisation.time_zone
-    since = dt.datetime.combine(starts[0], dt.time.min, ZoneInfo(tz))
+    starts, tz, since = _months_window(organisation, today, months)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""

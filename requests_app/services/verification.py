@@ -49,6 +49,7 @@ from requests_app.services.matching import request_match
 from requests_app.services.outbox import outbox_enqueue, outbox_message_finish
 from requests_app.services.requests import SEND_CONFIRMATION, SEND_VERIFICATION
 from requests_app.services.tokens import status_token_issue, token_hmac
+from requests_app.services.workflow import request_locked
 from retention.audit import log_action
 from retention.keyring import hmac_sign, hmac_verify
 from retention.models import AuditEntry
@@ -119,15 +120,7 @@ def verification_send(*, request_id: int, outbox_message_id: int | None = None) 
 def _code_prepare(*, request_id: int, outbox_message_id: int | None):
     """Step 1 of `verification_send`: (request, code row, code in clear), or None if done."""
     with transaction.atomic():
-        request = (
-            # of=self: the organisation row is joined, not locked (a FOR UPDATE on it would
-            # block every other transaction's foreign-key check on it until our commit, and
-            # deadlock with the audit chain's lock, which they hold while committing).
-            SubjectRequest.objects.select_for_update(of=("self",))
-            .select_related("organisation")
-            .filter(pk=request_id)
-            .first()
-        )
+        request = request_locked(request_id)  # the organisation row is not locked
         if request is None:  # purged meanwhile
             outbox_message_finish(outbox_message_id)
             return None

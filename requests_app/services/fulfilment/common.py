@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from requests_app.models import Fulfilment, RequestStatus, SubjectRequest
 from requests_app.services.outbox import outbox_message_claim, outbox_message_done
 from requests_app.services.workflow import InvalidTransition
+from requests_app.services.workflow import request_locked as request_locked  # re-exported
 from retention.audit import log_action
 from retention.models import AuditEntry, Record
 
@@ -33,16 +34,6 @@ def audit(request: SubjectRequest, action: str, data: dict | None = None, actor=
         object_type="subject_request",
         object_id=request.pk,
         data=data or {},
-    )
-
-
-def request_locked(request_id: int) -> SubjectRequest | None:
-    """The request row, locked for the caller's transaction (None: deleted)."""
-    return (
-        SubjectRequest.objects.select_for_update(of=("self",))
-        .select_related("organisation")
-        .filter(pk=request_id)
-        .first()
     )
 
 

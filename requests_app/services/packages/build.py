@@ -28,7 +28,7 @@ from requests_app.services.outbox import outbox_message_finish
 from requests_app.services.packages.common import State, package_audit, package_context
 from requests_app.services.packages.files import write_access, write_portability
 from requests_app.services.packages.release import auto_release_enabled, package_release_locked
-from requests_app.services.workflow import StaffActionError, status_set
+from requests_app.services.workflow import StaffActionError, request_locked, status_set
 
 _LOCK_NAMESPACE = 0x504B47  # "PKG": advisory locks (namespace, package id)
 
@@ -42,12 +42,7 @@ def package_start(*, request_id: int, outbox_message_id: int | None = None) -> D
     started again from scratch (nothing of it was kept).
     """
     with transaction.atomic():
-        request = (
-            SubjectRequest.objects.select_for_update(of=("self",))
-            .select_related("organisation")
-            .filter(pk=request_id)
-            .first()
-        )
+        request = request_locked(request_id)
         # The message is done here: from now on the package row and `packages_resume` see to
         # the build (a dead worker's build is started again).
         outbox_message_finish(outbox_message_id)
