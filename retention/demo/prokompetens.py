@@ -75,25 +75,40 @@ def subject(kit: Kit, person: Person, row: SubjectRow, rng: random.Random) -> No
         _usage_statistics(kit, person, row, rng, start=start, ended=ended)
 
 
+def _course_progress(kit, person, row, *, course, started, ended, completed, result, certificate):
+    """One course's progress record (completed, result and certificate None while not done)."""
+    return kit.record(
+        person,
+        row,
+        "course_progress",
+        "course_access",
+        collected_at=started,
+        contract_ended_at=ended,
+        values={
+            "course": course,
+            "started": iso_date(started),
+            "completed": iso_date(completed) if completed else None,
+            "test_result": result,
+            "certificate": certificate,
+        },
+    )
+
+
 def _courses(kit, person, row, rng, *, start, end, ended) -> None:
     for k, course in enumerate(rng.sample(COURSES, rng.randint(1, 3))):
         started = start + dt.timedelta(days=rng.randint(0, 200))
         completed = started + dt.timedelta(days=rng.randint(7, 90))
         done = completed < min(kit.now, end) and rng.random() < 0.8
-        progress = kit.record(
+        progress = _course_progress(
+            kit,
             person,
             row,
-            "course_progress",
-            "course_access",
-            collected_at=started,
-            contract_ended_at=ended,
-            values={
-                "course": course,
-                "started": iso_date(started),
-                "completed": iso_date(completed) if done else None,
-                "test_result": f"{rng.randint(55, 100)} %" if done else None,
-                "certificate": f"INTYG-{row.external_id[5:]}-{k + 1}" if done else None,
-            },
+            course=course,
+            started=started,
+            ended=ended,
+            completed=completed if done else None,
+            result=f"{rng.randint(55, 100)} %" if done else None,
+            certificate=f"INTYG-{row.external_id[5:]}-{k + 1}" if done else None,
         )
         if rng.random() < 0.5:
             kit.disclose(row, "employer", progress, progress.collected_at + dt.timedelta(days=30))
@@ -176,19 +191,15 @@ def _maria_courses(kit, person, row, *, start, end) -> None:
         (("Svåra samtal", "92 %"), ("Arbetsrätt för chefer", "74 %"))
     ):
         started = start + dt.timedelta(days=30 + 60 * k)
-        progress = kit.record(
+        progress = _course_progress(
+            kit,
             person,
             row,
-            "course_progress",
-            "course_access",
-            collected_at=started,
-            contract_ended_at=end,
-            values={
-                "course": course,
-                "started": iso_date(started),
-                "completed": iso_date(started + dt.timedelta(days=21)),
-                "test_result": result,
-                "certificate": f"INTYG-MARIA-{k + 1}" if k == 0 else None,
-            },
+            course=course,
+            started=started,
+            ended=end,
+            completed=started + dt.timedelta(days=21),
+            result=result,
+            certificate=f"INTYG-MARIA-{k + 1}" if k == 0 else None,
         )
         kit.disclose(row, "employer", progress, started + dt.timedelta(days=30))
