@@ -79,6 +79,20 @@ def _contract(kit, person, row, rng, *, since, ended, plans) -> None:
     )
 
 
+def _invoice(kit, person, row, *, invoiced, paid, values):
+    """An invoice record (derived from billing), settled when paid."""
+    return kit.record(
+        person,
+        row,
+        "invoice",
+        "billing",
+        collected_at=invoiced,
+        settled_at=paid,
+        values=values,
+        source="derived",
+    )
+
+
 def _invoices(kit, person, row, rng, *, since, ended_days, plans) -> None:
     """The latest invoice within the last month of the contract, older ones further back,
     so some were paid more than 18 months ago."""
@@ -92,16 +106,7 @@ def _invoices(kit, person, row, rng, *, since, ended_days, plans) -> None:
         paid = None if unpaid else min(invoiced + dt.timedelta(days=rng.randint(3, 40)), kit.now)
         values = invoice_values(rng, f"{row.external_id[5:]}-{k + 1}", price, invoiced, paid)
         values["description"] = ", ".join(name for name, _ in plans)
-        invoice = kit.record(
-            person,
-            row,
-            "invoice",
-            "billing",
-            collected_at=invoiced,
-            settled_at=paid,
-            values=values,
-            source="derived",
-        )
+        invoice = _invoice(kit, person, row, invoiced=invoiced, paid=paid, values=values)
         if rng.random() < 0.3:
             kit.disclose(row, "print_processor", invoice, invoiced + dt.timedelta(days=1))
         day += rng.choice((30, 30, 90, 180, 365))
@@ -244,15 +249,6 @@ def _anna_invoices(kit, person, row, rng) -> None:
         paid = kit.now - dt.timedelta(days=paid_days) if paid_days else None
         values = invoice_values(rng, f"ANNA-{number}", 399, invoiced, paid)
         values["description"] = "Bredband 250/250"
-        invoice = kit.record(
-            person,
-            row,
-            "invoice",
-            "billing",
-            collected_at=invoiced,
-            settled_at=paid,
-            values=values,
-            source="derived",
-        )
+        invoice = _invoice(kit, person, row, invoiced=invoiced, paid=paid, values=values)
         if number == "1002":
             kit.disclose(row, "print_processor", invoice, invoiced + dt.timedelta(days=1))
