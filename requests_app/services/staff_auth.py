@@ -193,6 +193,20 @@ def totp_code_check(*, user, username: str, token: str, ip: str) -> TOTPDevice |
     return device
 
 
+def staff_identity_confirm(*, request, user, code: str, password: str, ip: str) -> bool:
+    """Whether the signed-in `user` proved it is them again: a current TOTP code, or else
+    their password (re-authentication before a destructive action). Raises `LoginLocked`."""
+    username = user.get_username()
+    if code:
+        return totp_code_check(user=user, username=username, token=code, ip=ip) is not None
+    if password:
+        return (
+            staff_password_check(request=request, username=username, password=password, ip=ip)
+            is not None
+        )
+    return False
+
+
 def totp_enrolment_start(*, user) -> TOTPDevice:
     """The unconfirmed device to enrol (created once, reused until confirmed)."""
     device = totp_device(user=user, confirmed=False)

@@ -221,27 +221,13 @@ def reauth(http_request):
     next_url = safe_next(http_request, reverse("staff:queue"))
     if http_request.method == "POST" and form.is_valid():
         try:
-            ok = False
-            if form.cleaned_data["code"]:
-                ok = (
-                    auth.totp_code_check(
-                        user=user,
-                        username=user.get_username(),
-                        token=form.cleaned_data["code"],
-                        ip=ip,
-                    )
-                    is not None
-                )
-            elif form.cleaned_data["password"]:
-                ok = (
-                    auth.staff_password_check(
-                        request=http_request,
-                        username=user.get_username(),
-                        password=form.cleaned_data["password"],
-                        ip=ip,
-                    )
-                    is not None
-                )
+            ok = auth.staff_identity_confirm(
+                request=http_request,
+                user=user,
+                code=form.cleaned_data["code"],
+                password=form.cleaned_data["password"],
+                ip=ip,
+            )
         except auth.LoginLocked as exc:
             return _locked_response(http_request, template, form, exc)
         if ok:
