@@ -376,6 +376,9 @@ def _link_prepare(*, request_id: int, outbox_message_id: int | None):
                 request=request, kind=StatusToken.Kind.LINK, outbox_message_id=outbox_message_id
             )
             return request, row, token
+        if row.used_at is not None:  # the person opened the link: the e-mail arrived
+            outbox_message_finish(outbox_message_id)
+            return None
         now = timezone.now()
         if row.created_at > now - dt.timedelta(seconds=SEND_LEASE_SECONDS):
             raise SendInProgress(f"outbox message {outbox_message_id}")

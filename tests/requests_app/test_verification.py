@@ -252,6 +252,23 @@ def test_a_confirmation_whose_run_died_gets_a_fresh_link_on_the_same_token(confi
     assert status_token_exchange(request=confirmed, token=new)
 
 
+def test_a_confirmation_whose_link_was_opened_is_not_sent_again(confirmed):
+    """The run died after the send but before recording it, and the person has already
+    opened the link: the e-mail evidently arrived, so the redelivery sends nothing."""
+    token = _link_token(mail.outbox[-1])
+    assert status_token_exchange(request=confirmed, token=token)
+    row = StatusToken.objects.get(request=confirmed, kind=StatusToken.Kind.LINK)
+    OutboxMessage.objects.filter(pk=row.outbox_message_id).update(completed_at=None)
+    sent = len(mail.outbox)
+    later = dt.timedelta(seconds=SEND_LEASE_SECONDS + 1)
+    with time_machine.travel(timezone.now() + later, tick=False):
+        assert not confirmation_send(
+            request_id=confirmed.pk, outbox_message_id=row.outbox_message_id
+        )
+    assert len(mail.outbox) == sent
+    assert OutboxMessage.objects.get(pk=row.outbox_message_id).completed_at is not None
+
+
 def test_a_failed_confirmation_send_leaves_no_link_behind(confirmed, settings):
     """The mail server refuses the connection: the task fails (and is retried), and no
     unsent link token is left."""
