@@ -10,8 +10,10 @@ question the service asks, from the same constants and checks
 would refuse, and never hides what it would allow.
 
 `request_actions_allowed(user=..., request=...)` answers with the action names
-in page order; `request_next_step(...)` says, in one sentence, what should
-happen next and who does it; `request_progress(...)` what a running worker has
+in page order; `action_run(name, request=..., actor=..., data=...)` takes one
+through its service (each rule's `run`), with a page form's cleaned data or an
+API body's validated data (the same keys); `request_next_step(...)` says, in one
+sentence, what should happen next and who does it; `request_progress(...)` what a running worker has
 done so far (the page polls it).
 """
 
