@@ -4,13 +4,14 @@ from functools import partial
 
 from celery import shared_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from retention.models import Organisation
 from retention.services.sweeps import Chunk, sweep_chunk_process, sweep_start
 
 
-def sweep_begin(*, organisation: Organisation, trigger: str, user=None) -> int:
+def sweep_begin(*, organisation: Organisation, trigger: str, user_id: int | None = None) -> int:
     """Start a sweep and fan its chunks out over the workers once the run is committed.
 
     The one way a sweep starts in the background: the schedule's
@@ -19,6 +20,7 @@ def sweep_begin(*, organisation: Organisation, trigger: str, user=None) -> int:
     transaction the chunks are enqueued at once. A chunk lost on the way is enqueued
     again by `sweeps_resume`.
     """
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     run, chunks = sweep_start(
         organisation=organisation, trigger=trigger, user=user, parts=settings.SWEEP_PARTS
     )
@@ -35,11 +37,8 @@ def _chunks_enqueue(run_id: int, chunks: list[tuple[int, list]]) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def sweep_organisation(organisation_id: int, trigger: str = "schedule", user_id: int | None = None):
     """Start a sweep and fan its chunks out over the workers."""
-    from django.contrib.auth import get_user_model
-
     organisation = Organisation.objects.get(pk=organisation_id)
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    return sweep_begin(organisation=organisation, trigger=trigger, user=user)
+    return sweep_begin(organisation=organisation, trigger=trigger, user_id=user_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

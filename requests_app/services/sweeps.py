@@ -10,7 +10,6 @@ it later; a message published twice starts one sweep.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from requests_app.models import OutboxMessage
@@ -57,9 +56,8 @@ def sweep_requested_start(
         if organisation is None:  # deleted meanwhile: nothing to sweep
             outbox_message_done(message)
             return None
-        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
         run_id = retention_tasks.sweep_begin(
-            organisation=organisation, trigger=SweepRun.Trigger.STAFF, user=user
+            organisation=organisation, trigger=SweepRun.Trigger.STAFF, user_id=user_id
         )
         outbox_message_done(message)
     return run_id

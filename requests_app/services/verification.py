@@ -356,12 +356,7 @@ def confirmation_send(*, request_id: int, outbox_message_id: int | None = None) 
 def _link_prepare(*, request_id: int, outbox_message_id: int | None):
     """Step 1 of `confirmation_send`: (request, token row, token in clear), or None if done."""
     with transaction.atomic():
-        request = (
-            SubjectRequest.objects.select_for_update(of=("self",))
-            .select_related("organisation", "linked_to")
-            .filter(pk=request_id)
-            .first()
-        )
+        request = request_locked(request_id, "linked_to")
         message_done = outbox_message_id is not None and (
             OutboxMessage.objects.filter(pk=outbox_message_id, completed_at__isnull=False).exists()
         )

@@ -24,15 +24,16 @@ from requests_app.services.requests import request_due_date_compute
 NOTIFY_TASK = "requests_app.tasks.staff_notify"
 
 
-def request_locked(request_id: int) -> SubjectRequest | None:
-    """The request row, locked for the caller's transaction (None: deleted).
+def request_locked(request_id: int, *related: str) -> SubjectRequest | None:
+    """The request row with its organisation (and `related`), locked for the caller's
+    transaction (None: deleted).
 
     of=self: the organisation row is joined, not locked (a FOR UPDATE on it would block
     every other transaction's foreign-key check on it until our commit, and deadlock with
     the audit chain's lock, which they hold while committing)."""
     return (
         SubjectRequest.objects.select_for_update(of=("self",))
-        .select_related("organisation")
+        .select_related("organisation", *related)
         .filter(pk=request_id)
         .first()
     )
